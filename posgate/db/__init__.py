@@ -1,0 +1,1 @@
+"""Persistence: the async engine, the shared tables and the migrations."""

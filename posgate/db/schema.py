@@ -1,0 +1,11 @@
+"""Every table posgate owns, gathered on one `metadata` for Alembic.
+
+Shared tables live in `posgate.db.tables`; each service imports its own table module here
+so that `alembic revision --autogenerate` sees the whole schema.
+"""
+
+from __future__ import annotations
+
+from posgate.db.tables import metadata
+
+__all__ = ["metadata"]

@@ -1,0 +1,61 @@
+"""Process settings: one `Settings` object per process, read from `POSGATE_*` variables."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class EventTransport(str, Enum):
+    """How events leave the outbox."""
+
+    INPROCESS = "inprocess"
+    RABBITMQ = "rabbitmq"
+
+
+class Settings(BaseSettings):
+    """Every setting posgate reads; each is documented in the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="POSGATE_", extra="ignore")
+
+    dev_mode: bool = Field(False, description="Embedded mode: no caller auth, SQLite, in-process events.")
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./posgate.db",
+        description="SQLAlchemy async URL (sqlite+aiosqlite:///path or postgresql+asyncpg://...).",
+    )
+    database_pool_size: int = Field(10, ge=1, description="Connections kept per process (PostgreSQL).")
+    event_transport: EventTransport = Field(EventTransport.INPROCESS, description="inprocess or rabbitmq.")
+    amqp_url: SecretStr = Field(
+        SecretStr("amqp://guest:guest@127.0.0.1:5672/"), description="RabbitMQ URL (may hold a password)."
+    )
+    events_exchange: str = Field("posgate.events", description="Topic exchange that carries domain events.")
+    dead_letter_exchange: str = Field("posgate.dlx", description="Exchange poison messages are sent to.")
+    consumer_prefetch: int = Field(32, ge=1, le=10_000, description="Unacked messages per consumer.")
+    consumer_max_attempts: int = Field(5, ge=1, description="Deliveries before a message is dead-lettered.")
+    relay_batch_size: int = Field(256, ge=1, description="Outbox rows the relay publishes per round.")
+    relay_poll_interval_s: float = Field(0.2, gt=0, description="Relay sleep when the outbox is empty.")
+    grpc_host: str = Field("127.0.0.1", description="Interface the gRPC servers bind to.")
+    gateway_port: int = Field(50050, ge=0, le=65535, description="gRPC port of the gateway (0 picks one).")
+    inventory_port: int = Field(50051, ge=0, le=65535, description="gRPC port of the inventory service.")
+    routing_port: int = Field(50052, ge=0, le=65535, description="gRPC port of the routing service.")
+    returns_port: int = Field(50053, ge=0, le=65535, description="gRPC port of the returns service.")
+    auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated bearer tokens internal callers may present (required outside dev).",
+    )
+    tls_cert_file: str | None = Field(None, description="Server certificate (PEM); enables TLS.")
+    tls_key_file: str | None = Field(None, description="Server private key (PEM).")
+    tls_client_ca_file: str | None = Field(None, description="CA for client certificates; enables mTLS.")
+    shutdown_grace_s: float = Field(5.0, ge=0, description="Seconds in-flight RPCs get on SIGTERM.")
+    health_probe_interval_s: float = Field(1.0, gt=0, description="How often dependency health is probed.")
+    log_level: str = Field("INFO", description="Python logging level.")
+
+    @field_validator("auth_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, raw: object) -> object:
+        if isinstance(raw, str):
+            return [token.strip() for token in raw.split(",") if token.strip()]
+        return raw

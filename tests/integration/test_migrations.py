@@ -1,0 +1,33 @@
+"""Migrations create the same schema on SQLite and PostgreSQL and can be rolled back."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from posgate.db import migrate
+from posgate.db.engine import create_engine
+from posgate.db.schema import metadata
+
+
+async def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return set(await connection.run_sync(lambda sync: sa.inspect(sync).get_table_names()))
+    finally:
+        await engine.dispose()
+
+
+async def test_head_creates_every_declared_table(database_url: str) -> None:
+    tables = await _tables(database_url)
+    assert set(metadata.tables) <= tables
+    assert "alembic_version" in tables
+
+
+async def test_downgrade_to_base_then_upgrade_again(database_url: str) -> None:
+    import asyncio
+
+    await asyncio.to_thread(migrate.downgrade, database_url, "base")
+    assert not (set(metadata.tables) & await _tables(database_url))
+    await migrate.upgrade_async(database_url)
+    assert set(metadata.tables) <= await _tables(database_url)

@@ -1,0 +1,1 @@
+"""Unit tests of the gRPC service runtime and the domain errors."""

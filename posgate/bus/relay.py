@@ -1,0 +1,122 @@
+"""The outbox relay: publishes committed outbox rows in id order and marks them sent."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import Row, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from posgate.bus.ports import EventSink, OutgoingEvent
+from posgate.bus.retry import Backoff, describe_error
+from posgate.db.tables import outbox
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    """Publishes unpublished outbox rows through an `EventSink`, oldest first."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        sink: EventSink,
+        *,
+        batch_size: int = 256,
+        poll_interval: float = 0.2,
+        backoff: Backoff | None = None,
+    ) -> None:
+        """Create a relay; call `run()` in a task or `publish_pending()` for one round."""
+        self._sessions = sessions
+        self._sink = sink
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._backoff = backoff or Backoff()
+        self._stopping = asyncio.Event()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unpublished rows; return how many were published.
+
+        Raises:
+            Exception: From the sink or the database; no row is marked in that case.
+
+        """
+        async with self._sessions() as session:
+            sqlite = session.get_bind().dialect.name == "sqlite"
+            rows = await self._claim(session, lock=not sqlite)
+            if not rows:
+                return 0
+            if sqlite:
+                # SQLite has no row locks (one relay per file), and a read transaction kept open
+                # while in-process subscribers commit could not be upgraded to a write later.
+                await session.commit()
+            await self._sink.publish([_event(row) for row in rows])
+            await session.execute(
+                update(outbox)
+                .where(outbox.c.id.in_([row.id for row in rows]))
+                .values(published_at=datetime.now(UTC))
+            )
+            await session.commit()
+        return len(rows)
+
+    async def _claim(self, session: AsyncSession, *, lock: bool) -> Sequence[Row[tuple[object, ...]]]:
+        query = (
+            select(outbox)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.id)
+            .limit(self._batch_size)
+        )
+        if lock:
+            # Several relays may run: each takes rows no other relay holds, and the lock lasts
+            # until the rows are marked, so no row is published twice by two relays.
+            query = query.with_for_update(skip_locked=True)
+        return (await session.execute(query)).all()
+
+    async def run(self) -> None:
+        """Publish until `stop()`; back off with jitter while the sink or database fails."""
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                published = await self.publish_pending()
+            except Exception as error:
+                failures += 1
+                delay = self._backoff.delay(failures)
+                log.warning(
+                    "outbox relay failed (attempt %d), retrying in %.2fs: %s",
+                    failures,
+                    delay,
+                    describe_error(error),
+                )
+                await self._sleep(delay)
+                continue
+            if failures:
+                log.info("outbox relay recovered after %d failed attempts", failures)
+            failures = 0
+            if published < self._batch_size:
+                await self._sleep(self._poll_interval)
+
+    def stop(self) -> None:
+        """Ask `run()` to return after the round in progress."""
+        self._stopping.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+
+
+def _event(row: Row[tuple[object, ...]]) -> OutgoingEvent:
+    mapping = row._mapping
+    return OutgoingEvent(
+        event_id=mapping["event_id"],
+        event_type=mapping["event_type"],
+        routing_key=mapping["routing_key"],
+        body=bytes(mapping["body"]),
+        partition_key=mapping["partition_key"],
+        headers={str(key): str(value) for key, value in (mapping["headers"] or {}).items()},
+        created_at=mapping["created_at"],
+    )

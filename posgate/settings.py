@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
-class EventTransport(str, Enum):
+class EventTransport(StrEnum):
     """How events leave the outbox."""
 
     INPROCESS = "inprocess"

@@ -30,7 +30,9 @@ def require_port(host: str, port: int, what: str) -> None:
         with socket.create_connection((host, port), timeout=2):
             return
     except OSError as error:
-        pytest.fail(f"{what} is not reachable at {host}:{port} ({error}); start it, see README", pytrace=False)
+        pytest.fail(
+            f"{what} is not reachable at {host}:{port} ({error}); start it, see README", pytrace=False
+        )
 
 
 def pg_url(database: str) -> str:

@@ -1,0 +1,76 @@
+"""Per-process wiring: settings → database → event bus → gRPC servers, and orderly shutdown."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from posgate.bus.retry import describe_error
+from posgate.bus.transport import build_event_bus
+from posgate.components import Dependencies
+from posgate.db import migrate as migrations
+from posgate.db.engine import create_engine, is_sqlite, session_factory
+from posgate.gateway.component import component as gateway_component
+from posgate.runtime.auth import ServerConfigurationError
+from posgate.runtime.server import ComponentSpec, RunningServer, run_until_signalled, start_server
+from posgate.services.inventory.component import component as inventory_component
+from posgate.services.returns.component import component as returns_component
+from posgate.services.routing.component import component as routing_component
+from posgate.settings import Settings
+
+_logger = logging.getLogger("posgate")
+
+COMPONENTS: dict[str, Callable[[Dependencies], ComponentSpec]] = {
+    "gateway": gateway_component,
+    "inventory": inventory_component,
+    "routing": routing_component,
+    "returns": returns_component,
+}
+
+
+class StartupError(Exception):
+    """The process cannot start as configured; the message says why (no secrets)."""
+
+
+def migrate(settings: Settings, revision: str = "head") -> None:
+    """Apply migrations to the configured database (`posgate migrate`)."""
+    migrations.upgrade(settings.database_url, revision)
+
+
+def port_of(settings: Settings, component: str) -> int:
+    """The configured gRPC port of a component."""
+    port: int = getattr(settings, f"{component}_port")
+    return port
+
+
+async def run(settings: Settings, components: Sequence[str]) -> None:
+    """Run the named components in this process until SIGTERM/SIGINT.
+
+    In dev mode on SQLite the database is migrated first, so `posgate dev` needs no set-up.
+    """
+    if settings.dev_mode and is_sqlite(settings.database_url):
+        await migrations.upgrade_async(settings.database_url)
+    engine = create_engine(settings.database_url, pool_size=settings.database_pool_size)
+    deps = Dependencies(
+        settings, engine, session_factory(engine), build_event_bus(settings, session_factory(engine))
+    )
+    servers: list[RunningServer] = []
+    try:
+        # Components subscribe their consumers while being built; the bus starts after that.
+        specs = [(name, COMPONENTS[name](deps)) for name in components]
+        try:
+            await deps.bus.start()
+        except (ConnectionError, OSError, TimeoutError) as error:
+            raise StartupError(f"cannot reach the message broker: {describe_error(error)}") from error
+        for name, spec in specs:
+            running = await start_server(spec, settings, port=port_of(settings, name))
+            servers.append(running)
+            print(f"posgate {name}: gRPC listening on {settings.grpc_host}:{running.port}", flush=True)
+        await run_until_signalled(servers, settings.shutdown_grace_s)
+    except ServerConfigurationError as error:
+        raise StartupError(str(error)) from error
+    finally:
+        for running in servers:
+            await running.stop(settings.shutdown_grace_s)
+        await deps.bus.stop()
+        await engine.dispose()

@@ -1,0 +1,64 @@
+"""The `posgate` command: `dev`, `serve <component>` and `migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from posgate.settings import EventTransport, Settings
+
+COMPONENTS = ("gateway", "inventory", "routing", "returns")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="posgate", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    dev = commands.add_parser("dev", help="every component in one process on SQLite, in-process events")
+    dev.add_argument("--database-url", help="override POSGATE_DATABASE_URL (default ./posgate.db)")
+    serve = commands.add_parser("serve", help="one component with production settings")
+    serve.add_argument("component", choices=COMPONENTS)
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--revision", default="head", help="target revision (default: head)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `posgate` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "dev":
+        settings = Settings(dev_mode=True, event_transport=EventTransport.INPROCESS)
+        if args.database_url:
+            settings = settings.model_copy(update={"database_url": args.database_url})
+    else:
+        settings = Settings()
+    _configure_logging(settings.log_level)
+
+    from posgate import bootstrap  # noqa: PLC0415  (late: settings errors surface before the gRPC stack loads)
+
+    if args.command == "migrate":
+        bootstrap.migrate(settings, args.revision)
+        return 0
+    components = COMPONENTS if args.command == "dev" else (args.component,)
+    try:
+        asyncio.run(bootstrap.run(settings, components))
+    except bootstrap.StartupError as error:
+        print(f"posgate: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    # Alembic narrates every plugin it loads at INFO; the migration lines themselves stay.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

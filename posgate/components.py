@@ -1,0 +1,28 @@
+"""What every component needs from its process: settings, database and event bus."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from posgate.bus.transport import EventBus
+from posgate.runtime.health import DependencyProbe, broker_probe, database_probe
+from posgate.settings import EventTransport, Settings
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """The process-wide resources handed to each component's `component()` builder."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    bus: EventBus
+
+    def probes(self) -> tuple[DependencyProbe, ...]:
+        """Health probes for what every component relies on: the database, and the broker if any."""
+        database = database_probe(self.engine)
+        if self.settings.event_transport is EventTransport.RABBITMQ:
+            return (database, broker_probe(self.bus.healthy))
+        return (database,)

@@ -1,0 +1,1 @@
+"""The inventory service: stock ledger, reservations and live stock streams."""

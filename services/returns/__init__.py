@@ -1,0 +1,1 @@
+"""The returns service: return authorisation, restock and register reconciliation."""

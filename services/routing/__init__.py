@@ -1,0 +1,1 @@
+"""The routing service: order intake, lifecycle, store choice, plus store status and catalog."""

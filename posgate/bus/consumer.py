@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.bus.delivery import Outcome, Rejected, deliver
 from posgate.bus.ports import Handler, IncomingEvent, Subscriptions
-from posgate.bus.rabbit import Broker
+from posgate.bus.rabbit import Broker, header_text, incoming_event
 from posgate.bus.retry import Backoff, describe_error
 from posgate.bus.topology import (
     ATTEMPTS_HEADER,
@@ -90,7 +90,7 @@ class RabbitConsumer:
         if task is not None:
             self._in_flight.add(task)
         try:
-            async with self._partition(_header(message, PARTITION_KEY_HEADER)):
+            async with self._partition(header_text(message, PARTITION_KEY_HEADER)):
                 await self._handle(message)
         except Exception as error:
             # Back to the queue (or, if the channel is gone, the broker returns it anyway); the
@@ -121,7 +121,7 @@ class RabbitConsumer:
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         # Explicit acks rather than `message.process()`: there are three endings (ack, dead-letter
         # then ack, requeue on shutdown), and the ack must follow the commit inside `deliver`.
-        event = _incoming(message)
+        event = incoming_event(message)
         if isinstance(event, str):
             await self._dead_letter(message, Rejected(event, attempts=0))
             return
@@ -232,34 +232,3 @@ class RabbitSubscriptions(Subscriptions):
     async def healthy(self) -> bool:
         """Whether the broker connection is up."""
         return self._broker.connected()
-
-
-def _header(message: AbstractIncomingMessage, name: str) -> str | None:
-    value = message.headers.get(name)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return None if value is None else str(value)
-
-
-def _incoming(message: AbstractIncomingMessage) -> IncomingEvent | str:
-    """Return the event in `message`, or why it is malformed."""
-    if not message.message_id:
-        return "malformed message: no message_id (the event id)"
-    if not message.type:
-        return "malformed message: no type (the event type)"
-    count = message.headers.get(DELIVERY_COUNT_HEADER)
-    extra = {
-        key: text
-        for key in message.headers
-        if key not in (DELIVERY_COUNT_HEADER, PARTITION_KEY_HEADER)
-        and (text := _header(message, key)) is not None
-    }
-    return IncomingEvent(
-        event_id=message.message_id,
-        event_type=message.type,
-        routing_key=message.routing_key or "",
-        body=message.body,
-        partition_key=_header(message, PARTITION_KEY_HEADER),
-        headers=extra,
-        attempt=(count if isinstance(count, int) else 0) + 1,
-    )

@@ -2,6 +2,7 @@
 
 Same outbox, same relay, same handler signature and inbox de-duplication as with RabbitMQ; only
 the broker is missing. Handlers that keep failing land in the `event_dead_letters` table.
+Broadcast listeners get each relayed event once (this process is the only "replica").
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.bus.delivery import Rejected, deliver
-from posgate.bus.ports import EventSink, Handler, IncomingEvent, OutgoingEvent, Subscriptions
+from posgate.bus.ports import (
+    EventSink,
+    Handler,
+    IncomingEvent,
+    Listener,
+    Listeners,
+    OutgoingEvent,
+    Reconnected,
+    Subscriptions,
+)
 from posgate.bus.retry import Backoff
 from posgate.db.tables import dead_letters
 
@@ -46,8 +56,17 @@ class _Subscriber:
         return any(topic_matches(key, routing_key) for key in self.binding_keys)
 
 
-class InProcessBus(EventSink, Subscriptions):
-    """An `EventSink` that delivers each relayed batch to the subscribers registered in this process."""
+@dataclass(frozen=True)
+class _Listener:
+    binding_keys: tuple[str, ...]
+    callback: Listener
+
+    def wants(self, routing_key: str) -> bool:
+        return any(topic_matches(key, routing_key) for key in self.binding_keys)
+
+
+class InProcessBus(EventSink, Subscriptions, Listeners):
+    """An `EventSink` that delivers each relayed batch to the subscribers and listeners in this process."""
 
     def __init__(
         self, sessions: async_sessionmaker[AsyncSession], *, max_attempts: int, backoff: Backoff | None = None
@@ -57,13 +76,20 @@ class InProcessBus(EventSink, Subscriptions):
         self._max_attempts = max_attempts
         self._backoff = backoff or Backoff(base_s=0.05, cap_s=2.0)
         self._subscribers: list[_Subscriber] = []
+        self._listeners: list[_Listener] = []
 
     def subscribe(self, name: str, binding_keys: Sequence[str], handler: Handler) -> None:
         """Register consumer `name` for routing keys matching any of `binding_keys`."""
         self._subscribers.append(_Subscriber(name, tuple(binding_keys), handler))
 
+    def listen(
+        self, binding_keys: Sequence[str], callback: Listener, *, on_reconnect: Reconnected | None = None
+    ) -> None:
+        """Register a broadcast listener (also after `start()`); `on_reconnect` is never called here."""
+        self._listeners.append(_Listener(tuple(binding_keys), callback))
+
     async def publish(self, events: Sequence[OutgoingEvent]) -> None:
-        """Apply each event, in order, for every matching subscriber before returning.
+        """Apply each event, in order, for every matching subscriber, then tell the matching listeners.
 
         Raises:
             Exception: A database failure; the relay then offers the batch again and the inbox
@@ -82,6 +108,9 @@ class InProcessBus(EventSink, Subscriptions):
             for subscriber in self._subscribers:
                 if subscriber.wants(event.routing_key):
                     await self._deliver(subscriber, incoming)
+            for listener in self._listeners:
+                if listener.wants(event.routing_key):
+                    await _notify(listener, incoming)
 
     async def _deliver(self, subscriber: _Subscriber, event: IncomingEvent) -> None:
         outcome = await deliver(
@@ -117,3 +146,11 @@ class InProcessBus(EventSink, Subscriptions):
     async def healthy(self) -> bool:
         """Return True: the transport is this process, so it is up whenever we are."""
         return True
+
+
+async def _notify(listener: _Listener, event: IncomingEvent) -> None:
+    try:
+        await listener.callback(event)
+    except Exception:
+        # As with RabbitMQ: a notification is not retried, and it must not fail the relay's batch.
+        log.exception("listener: callback failed on event %s; dropped", event.event_id)

@@ -1,4 +1,4 @@
-"""The bus's ports: what producers hand to a sink, what consumers receive, and the handler type.
+"""The bus's ports: what producers hand to a sink, what consumers and listeners receive, their types.
 
 The bus treats every body as opaque bytes (the protobuf event envelope); the event id travels
 as the AMQP `message_id` and the event type as the AMQP `type`.
@@ -83,6 +83,13 @@ The handler must not commit or roll back: the consumer commits after it returns,
 """
 
 
+Listener = Callable[[IncomingEvent], Awaitable[None]]
+"""Takes one broadcast notification; no transaction, no inbox, no retry (see `Listeners`)."""
+
+Reconnected = Callable[[], Awaitable[None]]
+"""Awaited after a listener's queue is bound again following a reconnect: re-read state now."""
+
+
 class PoisonMessage(Exception):
     """Raised by a handler when retrying can never help (undecodable body, unknown schema)."""
 
@@ -118,3 +125,26 @@ class Subscriptions(ABC):
     @abstractmethod
     async def healthy(self) -> bool:
         """Whether the transport can currently deliver events."""
+
+
+class Listeners(ABC):
+    """Broadcast listeners: every process gets its own copy of each matching event.
+
+    Unlike a named consumer there is no inbox, no retry and no dead letter: a listener is told
+    that something changed and re-reads the state itself. Events may be missed while the
+    transport reconnects, which is why the listener is told when it has reconnected.
+    """
+
+    @abstractmethod
+    def listen(
+        self, binding_keys: Sequence[str], callback: Listener, *, on_reconnect: Reconnected | None = None
+    ) -> None:
+        """Register `callback` for events whose routing key matches a binding key."""
+
+    @abstractmethod
+    async def start(self) -> None:
+        """Start listening (declares broker topology where there is a broker)."""
+
+    @abstractmethod
+    async def stop(self) -> None:
+        """Stop listening after the callbacks in progress return."""

@@ -1,4 +1,4 @@
-"""RabbitMQ publishing: one robust connection per process and the publisher-confirm `EventSink`."""
+"""RabbitMQ: one robust connection per process, the publisher-confirm `EventSink`, message mapping."""
 
 from __future__ import annotations
 
@@ -7,13 +7,24 @@ import logging
 from collections.abc import Sequence
 
 import aio_pika
-from aio_pika.abc import AbstractExchange, AbstractRobustChannel, AbstractRobustConnection, HeadersType
+from aio_pika.abc import (
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractRobustChannel,
+    AbstractRobustConnection,
+    HeadersType,
+)
 from aiormq.abc import DeliveredMessage
 from pydantic import SecretStr
 
-from posgate.bus.ports import EventSink, OutgoingEvent
+from posgate.bus.ports import EventSink, IncomingEvent, OutgoingEvent
 from posgate.bus.retry import describe_error
-from posgate.bus.topology import CONTENT_TYPE, PARTITION_KEY_HEADER, declare_events_exchange
+from posgate.bus.topology import (
+    CONTENT_TYPE,
+    DELIVERY_COUNT_HEADER,
+    PARTITION_KEY_HEADER,
+    declare_events_exchange,
+)
 from posgate.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -143,6 +154,38 @@ def _message(event: OutgoingEvent) -> aio_pika.Message:
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         timestamp=event.created_at,
         app_id=APP_ID,
+    )
+
+
+def header_text(message: AbstractIncomingMessage, name: str) -> str | None:
+    """The header `name` as text, or None when the message does not carry it."""
+    value = message.headers.get(name)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return None if value is None else str(value)
+
+
+def incoming_event(message: AbstractIncomingMessage) -> IncomingEvent | str:
+    """Return the event in `message`, or why it is malformed."""
+    if not message.message_id:
+        return "malformed message: no message_id (the event id)"
+    if not message.type:
+        return "malformed message: no type (the event type)"
+    count = message.headers.get(DELIVERY_COUNT_HEADER)
+    extra = {
+        key: text
+        for key in message.headers
+        if key not in (DELIVERY_COUNT_HEADER, PARTITION_KEY_HEADER)
+        and (text := header_text(message, key)) is not None
+    }
+    return IncomingEvent(
+        event_id=message.message_id,
+        event_type=message.type,
+        routing_key=message.routing_key or "",
+        body=message.body,
+        partition_key=header_text(message, PARTITION_KEY_HEADER),
+        headers=extra,
+        attempt=(count if isinstance(count, int) else 0) + 1,
     )
 
 

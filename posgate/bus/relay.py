@@ -36,6 +36,8 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._backoff = backoff or Backoff()
         self._stopping = asyncio.Event()
+        # Set by `wake()` and `stop()`; the idle wait returns early on it, failure backoff does not.
+        self._woken = asyncio.Event()
 
     async def publish_pending(self) -> int:
         """Publish one batch of unpublished rows; return how many were published.
@@ -79,6 +81,8 @@ class OutboxRelay:
         """Publish until `stop()`; back off with jitter while the sink or database fails."""
         failures = 0
         while not self._stopping.is_set():
+            # Cleared before the round, so a commit made while the round runs still wakes the next one.
+            self._woken.clear()
             try:
                 published = await self.publish_pending()
             except Exception as error:
@@ -96,17 +100,32 @@ class OutboxRelay:
                 log.info("outbox relay recovered after %d failed attempts", failures)
             failures = 0
             if published < self._batch_size:
-                await self._sleep(self._poll_interval)
+                await _wait(self._woken, self._poll_interval)
+
+    def wake(self) -> None:
+        """Start the next round now instead of at the end of the idle poll interval.
+
+        Cheap and synchronous: call it from the event loop right after committing outbox rows.
+        Wakes coalesce (many before the next round cause one round). It does not shorten the
+        backoff after a failure, so producers can not turn an outage into a retry storm.
+        """
+        self._woken.set()
 
     def stop(self) -> None:
         """Ask `run()` to return after the round in progress."""
         self._stopping.set()
+        self._woken.set()
 
     async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            return
+        await _wait(self._stopping, seconds)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    """Wait until `event` is set or `seconds` have passed."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout=seconds)
+    except TimeoutError:
+        return
 
 
 def _event(row: Row[tuple[object, ...]]) -> OutgoingEvent:

@@ -3,6 +3,8 @@
 ```
 producers ─► <events_exchange> (topic, durable) ─┬─► <events_exchange>.<consumer> (quorum) ─► consumer
                                                  └─► ...one queue per consumer, bound by routing keys
+                                                 └─► <events_exchange>.listener.<uuid> (classic, exclusive,
+                                                     auto-delete) ─► one broadcast listener in one process
 consumer queues ─x-dead-letter-exchange─┐
 consumers (with the reason header) ─────┴─► <dead_letter_exchange> (topic) ─► <dlx>.queue (quorum)
 ```
@@ -10,10 +12,11 @@ consumers (with the reason header) ─────┴─► <dead_letter_exchang
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from aio_pika import ExchangeType
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, AbstractRobustChannel
 from pamqp.common import FieldTable
 
 from posgate.settings import Settings
@@ -30,11 +33,18 @@ DELIVERY_COUNT_HEADER = "x-delivery-count"
 """Set by quorum queues on redelivery: earlier deliveries that were not acknowledged."""
 CONTENT_TYPE = "application/x-protobuf"
 QUORUM: FieldTable = {"x-queue-type": "quorum"}
+LISTENER_QUEUE_EXPIRES_MS = 60_000
+"""A listener queue nobody consumes from (orphaned by a failed re-bind) is deleted after this."""
 
 
 def consumer_queue_name(settings: Settings, consumer: str) -> str:
     """Name the durable queue of one consumer, e.g. `posgate.events.routing.stock_listener`."""
     return f"{settings.events_exchange}.{consumer}"
+
+
+def listener_queue_name(settings: Settings) -> str:
+    """Name a new broadcast listener queue, e.g. `posgate.events.listener.3f2a...`: unique per declaration."""
+    return f"{settings.events_exchange}.listener.{uuid.uuid4().hex}"
 
 
 def dead_letter_queue_name(settings: Settings) -> str:
@@ -69,6 +79,31 @@ async def declare_consumer_queue(
         consumer_queue_name(settings, consumer),
         durable=True,
         arguments={**QUORUM, "x-dead-letter-exchange": settings.dead_letter_exchange},
+    )
+    for key in binding_keys:
+        await queue.bind(events, routing_key=key)
+    return queue
+
+
+async def declare_listener_queue(
+    channel: AbstractRobustChannel, settings: Settings, binding_keys: Sequence[str]
+) -> AbstractQueue:
+    """Declare a new private queue for one broadcast listener, bound to `binding_keys`.
+
+    Exclusive, auto-delete, non-durable, classic: it lives and dies with this process's
+    connection. It gets a fresh name on every declaration, and the caller (not aio-pika's
+    robust restore) re-declares it after a reconnect: re-using a name could collide with the
+    old connection's queue while the broker has not yet noticed that connection is dead
+    (RESOURCE_LOCKED), and an explicit re-declaration is what tells the listener to re-sync.
+    """
+    events = await declare_events_exchange(channel, settings)
+    queue = await channel.declare_queue(
+        listener_queue_name(settings),
+        durable=False,
+        exclusive=True,
+        auto_delete=True,
+        arguments={"x-queue-type": "classic", "x-expires": LISTENER_QUEUE_EXPIRES_MS},
+        robust=False,
     )
     for key in binding_keys:
         await queue.bind(events, routing_key=key)

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from posgate.bus.outbox import OutgoingEvent, add_events
+from posgate.bus.ports import IncomingEvent
 from posgate.bus.topology import consumer_queue_name, dead_letter_queue_name, declare_consumer_queue
 from posgate.db.engine import create_engine, session_factory
 from posgate.db.tables import outbox
@@ -89,6 +90,31 @@ def event(
         partition_key=store,
         headers={"correlation-id": f"corr-{n}"},
     )
+
+
+@dataclass
+class Heard:
+    """A broadcast listener that records what it heard and how often it was told it reconnected."""
+
+    events: list[IncomingEvent] = field(default_factory=list)
+    reconnects: int = 0
+
+    async def __call__(self, incoming: IncomingEvent) -> None:
+        self.events.append(incoming)
+
+    async def reconnected(self) -> None:
+        self.reconnects += 1
+
+    def ids(self) -> list[str]:
+        return [incoming.event_id for incoming in self.events]
+
+    def heard(self, *events: OutgoingEvent):
+        """A `wait_until` predicate: every one of `events` has been heard."""
+
+        async def predicate() -> bool:
+            return {item.event_id for item in events} <= set(self.ids())
+
+        return predicate
 
 
 async def drain(queue: AbstractQueue, *, expect: int, idle_s: float = 0.5, deadline_s: float = 20.0):

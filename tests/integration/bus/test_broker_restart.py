@@ -1,4 +1,4 @@
-"""The relay and consumers ride out a RabbitMQ restart: nothing written is lost, no effect doubles."""
+"""The relay, consumers and listeners ride out a RabbitMQ restart: nothing written is lost."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from posgate.bus.rabbit import broker_reachable
 from posgate.bus.transport import build_event_bus
-from tests.integration.bus.conftest import Db, Rabbit, drain, event, wait_until
+from tests.integration.bus.conftest import Db, Heard, Rabbit, drain, event, wait_until
 from tests.integration.bus.effects import effect_rows, recording_handler
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
@@ -92,3 +92,45 @@ async def test_relay_and_consumer_survive_a_broker_restart(
 
 async def _published(db: Db) -> bool:
     return await db.unpublished() == 0
+
+
+async def test_listener_is_bound_again_and_told_after_a_broker_restart(pg_db: Db, rabbit: Rabbit) -> None:
+    bus = build_event_bus(rabbit.settings, pg_db.sessions)
+    heard = Heard()
+    bus.listen(["inventory.#"], heard, on_reconnect=heard.reconnected)
+    await bus.start()
+    listener = bus._listeners.listeners[0]
+    try:
+        before = event(n=1)
+        await pg_db.write(before)
+        bus.notify_committed()
+        await wait_until(heard.heard(before), what="the event before the restart")
+        queue_before = listener.queue_name
+        try:
+            await rabbitmqctl("stop_app")
+            await wait_until(_unhealthy(bus), what="the bus to notice the broker is gone")
+        finally:
+            await rabbitmqctl("start_app")
+
+        async def reconnected() -> bool:
+            return heard.reconnects > 0
+
+        await wait_until(reconnected, deadline_s=60, what="on_reconnect")
+        after = event(n=2)
+        await pg_db.write(after)
+        bus.notify_committed()
+        # The relay may still be in its failure backoff (up to 10 s); wake does not cut that short.
+        await wait_until(heard.heard(after), deadline_s=60, what="the event after the restart")
+    finally:
+        await bus.stop()
+    print(f"reconnects={heard.reconnects} queue {queue_before} -> {listener.queue_name}")
+    assert heard.reconnects >= 1
+    assert listener.queue_name != queue_before, "the exclusive queue died with the old connection"
+    assert heard.ids().count(after.event_id) == 1
+
+
+def _unhealthy(bus):
+    async def predicate() -> bool:
+        return not await bus.healthy()
+
+    return predicate

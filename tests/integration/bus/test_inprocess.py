@@ -12,7 +12,7 @@ from posgate.bus.retry import Backoff
 from posgate.bus.transport import build_event_bus
 from posgate.db.tables import dead_letters
 from posgate.settings import EventTransport, Settings
-from tests.integration.bus.conftest import Db, event, wait_until
+from tests.integration.bus.conftest import Db, Heard, event, wait_until
 from tests.integration.bus.effects import effect_rows, recording_handler
 
 
@@ -90,3 +90,49 @@ async def test_build_event_bus_runs_the_relay_in_the_background(db: Db) -> None:
     finally:
         await bus.stop()
     assert [e for _, e, _ in await effect_rows(db.engine)] == [e.event_id for e in written]
+
+
+async def test_listeners_hear_committed_events_and_a_failing_one_holds_back_nothing(db: Db) -> None:
+    bus, relay = _bus(db)
+    heard, failed_on = Heard(), []
+
+    async def broken(incoming: IncomingEvent) -> None:
+        failed_on.append(incoming.event_id)
+        raise RuntimeError("stream gone")
+
+    bus.listen(["#"], broken)
+    bus.listen(["inventory.*"], heard, on_reconnect=heard.reconnected)
+    bus.subscribe("stock", ["inventory.*"], recording_handler("stock"))
+    stock, routed = event(n=1), event(routing_key="orders.routed", n=2)
+    await db.write(stock, routed)
+    async with db.sessions() as session, session.begin():
+        await add_events(session, [event(n=3)])
+        await session.rollback()
+
+    assert await relay.publish_pending() == 2
+
+    assert heard.ids() == [stock.event_id], "committed matching events only"
+    assert heard.events[0].body == stock.body
+    assert failed_on == [stock.event_id, routed.event_id]
+    assert [(c, e) for c, e, _ in await effect_rows(db.engine)] == [("stock", stock.event_id)]
+    assert await db.unpublished() == 0, "a failing listener must not fail the batch"
+    assert heard.reconnects == 0, "there is nothing to reconnect to in process"
+
+
+async def test_notify_committed_publishes_without_waiting_for_the_poll(db: Db) -> None:
+    # A 30 s poll, far beyond the deadline below: only the wake-up can deliver in time.
+    settings = Settings(event_transport=EventTransport.INPROCESS, relay_poll_interval_s=30.0)
+    bus = build_event_bus(settings, db.sessions)
+    heard = Heard()
+    bus.listen(["inventory.*"], heard)
+    first, second = event(n=1), event(n=2)
+    await db.write(first)
+    await bus.start()  # the relay's first round runs at once and takes `first`
+    try:
+        await wait_until(heard.heard(first), deadline_s=10, what="the first round")
+        await db.write(second)  # the first round has read the outbox already
+        bus.notify_committed()
+        await wait_until(heard.heard(second), deadline_s=10, what="the woken relay")
+    finally:
+        await bus.stop()
+    assert heard.ids() == [first.event_id, second.event_id]

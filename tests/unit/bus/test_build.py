@@ -32,17 +32,23 @@ async def test_inprocess_and_rabbitmq_transports() -> None:
         await engine.dispose()
 
 
-async def test_rabbitmq_consumers_must_subscribe_before_start() -> None:
+async def test_rabbitmq_consumers_and_listeners_must_register_before_start() -> None:
     engine = create_async_engine("sqlite+aiosqlite://")
     try:
         bus = build_event_bus(Settings(event_transport=EventTransport.RABBITMQ), async_sessionmaker(engine))
         await bus.start(run_relay=False)  # no consumers yet, so nothing connects
         with pytest.raises(RuntimeError, match="before the event bus is started"):
             bus.subscribe("late", ["inventory.*"], _noop)
+        with pytest.raises(RuntimeError, match="before the event bus is started"):
+            bus.listen(["inventory.*"], _ignore)
         await bus.stop()
     finally:
         await engine.dispose()
 
 
 async def _noop(event, session) -> None:
+    return None
+
+
+async def _ignore(event) -> None:
     return None

@@ -13,13 +13,16 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 
 from posgate.errors import DomainError
 from posgate.runtime import correlation
+from posgate.runtime.caller import current_caller
 from posgate.runtime.status import rich_status
 
 if TYPE_CHECKING:
@@ -35,6 +38,27 @@ if TYPE_CHECKING:
 QUIET_METHOD_PREFIXES: tuple[str, ...] = ("/grpc.health.v1.Health/",)
 
 _SERVER_FAULTS = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN, grpc.StatusCode.DATA_LOSS})
+# Logged as the caller of an RPC whose credentials were checked and refused.
+NO_CALLER = "-"
+
+
+@dataclass
+class _RpcFacts:
+    """What inner guards learn about an RPC for the log line the outermost guard writes."""
+
+    caller: str
+
+
+# Inner guards end (and reset their own context variables) before the log line is written, so
+# they report into this per-RPC record instead.
+_rpc_facts: ContextVar[_RpcFacts | None] = ContextVar("posgate_rpc_facts", default=None)
+
+
+def note_caller(name: str) -> None:
+    """Name the caller on the current RPC's log line; does nothing outside a logged RPC."""
+    facts = _rpc_facts.get()
+    if facts is not None:
+        facts.caller = name
 
 
 def guarded(handler: grpc.RpcMethodHandler[Any, Any], guard: RpcGuard) -> grpc.RpcMethodHandler[Any, Any]:
@@ -95,7 +119,9 @@ class CorrelationLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore
 
     The id comes from the caller's `x-correlation-id` metadata or is generated; handlers read
     it with `posgate.runtime.correlation.current_correlation_id()` and the caller gets it back
-    in the trailing metadata. Metadata values are never logged: they carry credentials.
+    in the trailing metadata. Metadata values are never logged: they carry credentials; the
+    caller is logged by name (`token#1`, `cert:<CN>`, `anonymous-dev` in dev mode, `-` when
+    refused).
     """
 
     def __init__(
@@ -131,6 +157,9 @@ class CorrelationLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore
     async def _observe(self, method: str, correlation_id: str, context: Context) -> AsyncIterator[None]:
         started = time.perf_counter()
         code = grpc.StatusCode.UNKNOWN
+        # The auth guard replaces this; without one (dev mode, health) the default caller stands.
+        facts = _RpcFacts(caller=current_caller().name)
+        facts_token = _rpc_facts.set(facts)
         # Set before the handler runs, so that an abort without trailers still carries it.
         _with_correlation_trailer(context, correlation_id)
         try:
@@ -145,10 +174,20 @@ class CorrelationLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore
             code = grpc.StatusCode.CANCELLED
             raise
         finally:
-            self._log(method, code, (time.perf_counter() - started) * 1000, context, correlation_id)
+            with suppress(ValueError):  # finalised from another context: see correlation_scope
+                _rpc_facts.reset(facts_token)
+            duration_ms = (time.perf_counter() - started) * 1000
+            self._log(method, code, duration_ms, context, correlation_id=correlation_id, facts=facts)
 
     def _log(
-        self, method: str, code: grpc.StatusCode, duration_ms: float, context: Context, correlation_id: str
+        self,
+        method: str,
+        code: grpc.StatusCode,
+        duration_ms: float,
+        context: Context,
+        *,
+        correlation_id: str,
+        facts: _RpcFacts,
     ) -> None:
         level = logging.ERROR if code in _SERVER_FAULTS else logging.INFO
         if code == grpc.StatusCode.OK and method.startswith(self._quiet_prefixes):
@@ -158,12 +197,13 @@ class CorrelationLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore
         code_name = getattr(code, "name", str(code))
         self._logger.log(
             level,
-            "rpc component=%s method=%s code=%s duration_ms=%.1f peer=%s correlation_id=%s",
+            "rpc component=%s method=%s code=%s duration_ms=%.1f peer=%s caller=%s correlation_id=%s",
             self._component,
             method,
             code_name,
             duration_ms,
             peer,
+            facts.caller,
             correlation_id,
             extra={
                 "component": self._component,
@@ -171,6 +211,7 @@ class CorrelationLoggingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore
                 "rpc_code": code_name,
                 "duration_ms": round(duration_ms, 1),
                 "peer": peer,
+                "caller": facts.caller,
                 "correlation_id": correlation_id,
             },
         )

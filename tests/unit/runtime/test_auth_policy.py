@@ -7,6 +7,7 @@ from pydantic import SecretStr
 
 from posgate.errors import Unauthenticated
 from posgate.runtime.auth import CallerPolicy, ServerConfigurationError
+from posgate.runtime.caller import Caller
 from posgate.settings import Settings
 
 SSL_PEER_WITH_CERT = {"transport_security_type": [b"ssl"], "x509_pem_cert": [b"-----BEGIN CERTIFICATE-----"]}
@@ -51,7 +52,8 @@ def test_tokens_from_the_environment_are_split_for_rotation(monkeypatch):
     monkeypatch.setenv("POSGATE_AUTH_TOKENS", "old-token, new-token")
     policy = CallerPolicy.from_settings(Settings(dev_mode=False))
     assert policy is not None
-    assert policy.tokens == (b"old-token", b"new-token")
+    assert [token.secret for token in policy.tokens] == [b"old-token", b"new-token"]
+    assert [token.caller for token in policy.tokens] == [Caller("token#1", None), Caller("token#2", None)]
 
 
 @pytest.mark.parametrize(

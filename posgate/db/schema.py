@@ -7,5 +7,6 @@ so that `alembic revision --autogenerate` sees the whole schema.
 from __future__ import annotations
 
 from posgate.db.tables import metadata
+from posgate.services.inventory import tables as inventory_tables
 
-__all__ = ["metadata"]
+__all__ = ["inventory_tables", "metadata"]

@@ -1,0 +1,132 @@
+"""Group commit: concurrent ApplyMovements calls share one transaction.
+
+A durable commit costs a disk flush; a service that flushes once per single-movement call
+is bounded by the disk, not by its CPU. Calls that arrive while a batch is being committed
+are queued and committed together in the next one; each caller still gets its own results,
+and nothing is acknowledged before the transaction holding it has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from posgate.services.inventory.domain import MovementCommand
+from posgate.services.inventory.journal import Change, recorded_changes
+from posgate.services.inventory.ledger import Applied
+
+_logger = logging.getLogger("posgate.inventory.batching")
+
+ApplyFn = Callable[[AsyncSession, Sequence[MovementCommand], datetime], Awaitable[list[Applied]]]
+
+
+@dataclass
+class _Submission:
+    commands: Sequence[MovementCommand]
+    done: asyncio.Future[list[Applied]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class GroupCommitter:
+    """Queues movement submissions and commits them in shared transactions."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        apply: ApplyFn,
+        *,
+        max_batch: int = 2000,
+        on_commit: Callable[[Sequence[Change]], None] = lambda _changes: None,
+        attempts: int = 3,
+    ) -> None:
+        """Commit at most `max_batch` movements per transaction; `on_commit` gets each one's changes."""
+        self._sessions = sessions
+        self._apply = apply
+        self._max_batch = max_batch
+        self._on_commit = on_commit
+        self._attempts = attempts
+        self._queue: asyncio.Queue[_Submission] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the committing task."""
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._run(), name="posgate-inventory-group-commit")
+
+    async def stop(self) -> None:
+        """Commit what is queued, then stop."""
+        if self._worker is None:
+            return
+        await self._queue.join()
+        self._worker.cancel()
+        await asyncio.gather(self._worker, return_exceptions=True)
+        self._worker = None
+
+    async def submit(self, commands: Sequence[MovementCommand]) -> list[Applied]:
+        """Apply `commands` durably (in a shared transaction); return their results once committed."""
+        submission = _Submission(commands)
+        self._queue.put_nowait(submission)
+        return await submission.done
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            size = len(batch[0].commands)
+            while not self._queue.empty() and size < self._max_batch:
+                batch.append(self._queue.get_nowait())
+                size += len(batch[-1].commands)
+            try:
+                await self._commit_batch(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _commit_batch(self, batch: list[_Submission]) -> None:
+        try:
+            results = await self._commit([c for s in batch for c in s.commands])
+        except Exception as error:
+            if len(batch) == 1:
+                _resolve_error(batch[0], error)
+                return
+            # One submission must not fail the others: retry them one by one.
+            _logger.warning("group commit of %d submissions failed (%s); retrying each", len(batch), error)
+            for submission in batch:
+                await self._commit_batch([submission])
+            return
+        start = 0
+        for submission in batch:
+            end = start + len(submission.commands)
+            if not submission.done.done():
+                submission.done.set_result(results[start:end])
+            start = end
+
+    async def _commit(self, commands: list[MovementCommand]) -> list[Applied]:
+        for attempt in range(1, self._attempts + 1):
+            try:
+                async with self._sessions.begin() as session:
+                    results = await self._apply(session, commands, datetime.now(UTC))
+                self._on_commit(recorded_changes(session))
+                return results
+            except DBAPIError as error:
+                # Deadlocks and serialisation failures are transient: the whole batch is retried.
+                if attempt == self._attempts or not _transient(error):
+                    raise
+                await asyncio.sleep(0.01 * attempt)
+        raise AssertionError("unreachable")
+
+
+def _transient(error: DBAPIError) -> bool:
+    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return code in {"40001", "40P01"} or "database is locked" in str(error.orig)
+
+
+def _resolve_error(submission: _Submission, error: Exception) -> None:
+    if not submission.done.done():
+        submission.done.set_exception(error)

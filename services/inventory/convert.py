@@ -1,0 +1,127 @@
+"""Translates between the inventory domain and `posgate.inventory.v1` messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from posgate.contracts import inventory
+from posgate.services.inventory.domain import CountCommand, Kind, Level, MovementCommand, Position
+
+if TYPE_CHECKING:
+    from posgate.services.inventory.reservations import ReservationView
+
+pb = inventory.pb
+
+KIND_FROM_PB: dict[int, Kind] = {
+    pb.MOVEMENT_TYPE_SALE: Kind.SALE,
+    pb.MOVEMENT_TYPE_RETURN: Kind.RETURN,
+    pb.MOVEMENT_TYPE_RECEIPT: Kind.RECEIPT,
+    pb.MOVEMENT_TYPE_TRANSFER_IN: Kind.TRANSFER_IN,
+    pb.MOVEMENT_TYPE_TRANSFER_OUT: Kind.TRANSFER_OUT,
+    pb.MOVEMENT_TYPE_SHRINK: Kind.SHRINK,
+    pb.MOVEMENT_TYPE_ADJUSTMENT: Kind.ADJUSTMENT,
+}
+# A count is recorded as an adjustment; a reservation change moves no on-hand at all.
+CAUSE_TO_PB: dict[Kind, int] = {
+    **{kind: value for value, kind in KIND_FROM_PB.items()},
+    Kind.COUNT: pb.MOVEMENT_TYPE_ADJUSTMENT,
+    Kind.RESERVATION: pb.MOVEMENT_TYPE_UNSPECIFIED,
+}
+
+
+def cause_to_pb(kind: Kind) -> inventory.pb.MovementType.ValueType:
+    """The `MovementType` a change of this kind is reported with."""
+    return inventory.pb.MovementType.ValueType(CAUSE_TO_PB[kind])
+
+
+def timestamp(moment: datetime | None) -> Timestamp | None:
+    """A protobuf Timestamp (UTC) or None."""
+    if moment is None:
+        return None
+    stamp = Timestamp()
+    stamp.FromDatetime(moment.astimezone(UTC))
+    return stamp
+
+
+def moment(stamp: Timestamp, present: bool) -> datetime | None:
+    """A UTC datetime from a Timestamp field, or None when the field was not set."""
+    return stamp.ToDatetime(tzinfo=UTC) if present else None
+
+
+def position_from_pb(key: inventory.pb.StockKey) -> Position:
+    """The domain position of a `StockKey`."""
+    return Position(key.tenant_id, key.store_id, key.sku)
+
+
+def level_to_pb(level: Level) -> inventory.pb.StockLevel:
+    """A domain level as `StockLevel`."""
+    return pb.StockLevel(
+        key=pb.StockKey(
+            tenant_id=level.position.tenant_id, store_id=level.position.store_id, sku=level.position.sku
+        ),
+        on_hand=level.on_hand,
+        reserved=level.reserved,
+        available=level.available,
+        sequence=level.sequence,
+        updated_at=timestamp(level.updated_at),
+        count_version=level.count_version,
+    )
+
+
+def movement_from_pb(movement: inventory.pb.Movement, provider: str) -> MovementCommand:
+    """A domain movement; an unknown type becomes `kind=None` and is rejected by validation."""
+    source = movement.source.provider if movement.HasField("source") else ""
+    return MovementCommand(
+        idempotency_key=movement.idempotency_key,
+        position=position_from_pb(movement.key),
+        kind=KIND_FROM_PB.get(movement.type),
+        delta=movement.delta,
+        occurred_at=moment(movement.occurred_at, movement.HasField("occurred_at")),
+        reference=movement.reference,
+        provider=source or provider,
+    )
+
+
+def count_from_pb(count: inventory.pb.StockCount, provider: str) -> CountCommand:
+    """A domain count; without a source version the count time (in microseconds) orders counts."""
+    version = count.source_version
+    if version == 0 and count.HasField("counted_at"):
+        version = count.counted_at.ToMicroseconds()
+    source = count.source.provider if count.HasField("source") else ""
+    return CountCommand(
+        idempotency_key=count.idempotency_key,
+        position=position_from_pb(count.key),
+        on_hand=count.on_hand,
+        version=version,
+        provider=source or provider,
+    )
+
+
+def empty_level(tenant_id: str, store_id: str, sku: str) -> inventory.pb.StockLevel:
+    """The level of a position inventory has never seen: nothing on hand, sequence 0."""
+    return pb.StockLevel(key=pb.StockKey(tenant_id=tenant_id, store_id=store_id, sku=sku))
+
+
+RESERVATION_STATES: dict[str, int] = {
+    "active": pb.RESERVATION_STATE_ACTIVE,
+    "released": pb.RESERVATION_STATE_RELEASED,
+    "committed": pb.RESERVATION_STATE_COMMITTED,
+    "expired": pb.RESERVATION_STATE_EXPIRED,
+}
+
+
+def reservation_to_pb(view: ReservationView) -> inventory.pb.Reservation:
+    """A reservation as `Reservation`."""
+    return pb.Reservation(
+        reservation_id=view.reservation_id,
+        tenant_id=view.tenant_id,
+        store_id=view.store_id,
+        order_id=view.order_id,
+        lines=[pb.ReservationLine(sku=sku, quantity=quantity) for sku, quantity in view.lines],
+        state=inventory.pb.ReservationState.ValueType(RESERVATION_STATES[view.state]),
+        created_at=timestamp(view.created_at),
+        expires_at=timestamp(view.expires_at),
+    )

@@ -1,0 +1,185 @@
+"""The inventory domain: movements, counts, levels and the rules they obey.
+
+Pure: imports nothing of grpc, SQLAlchemy or the generated contracts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+# Far below int64 so that no sum of accepted deltas can overflow a BIGINT column.
+MAX_QUANTITY = 10**12
+MAX_ID_LENGTH = 64
+MAX_SKU_LENGTH = 128
+MAX_KEY_LENGTH = 200
+
+
+class Kind(StrEnum):
+    """What moved stock; the ledger's `kind` column and a change's cause."""
+
+    SALE = "sale"
+    RETURN = "return"
+    RECEIPT = "receipt"
+    TRANSFER_IN = "transfer_in"
+    TRANSFER_OUT = "transfer_out"
+    SHRINK = "shrink"
+    ADJUSTMENT = "adjustment"
+    COUNT = "count"
+    RESERVATION = "reservation"
+
+
+# Which sign a delta of each movement kind must have: +1, -1, or 0 for either.
+SIGNS: dict[Kind, int] = {
+    Kind.SALE: -1,
+    Kind.RETURN: 1,
+    Kind.RECEIPT: 1,
+    Kind.TRANSFER_IN: 1,
+    Kind.TRANSFER_OUT: -1,
+    Kind.SHRINK: -1,
+    Kind.ADJUSTMENT: 0,
+}
+
+
+class Alert(StrEnum):
+    """The threshold band a position is in; events fire when it changes."""
+
+    OK = "ok"
+    LOW = "low"
+    OUT = "out"
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One stock position."""
+
+    tenant_id: str
+    store_id: str
+    sku: str
+
+
+@dataclass(frozen=True, slots=True)
+class MovementCommand:
+    """A stock delta to apply exactly once."""
+
+    idempotency_key: str
+    position: Position
+    kind: Kind | None
+    delta: int
+    occurred_at: datetime | None = None
+    reference: str = ""
+    provider: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CountCommand:
+    """An absolute on-hand count with the source's version (or time, as microseconds)."""
+
+    idempotency_key: str
+    position: Position
+    on_hand: int
+    version: int
+    provider: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """A position's level at one point in its store's sequence."""
+
+    position: Position
+    on_hand: int
+    reserved: int
+    sequence: int
+    updated_at: datetime
+    count_version: int = 0
+
+    @property
+    def available(self) -> int:
+        """On hand minus reserved; negative only when registers sold more than recorded."""
+        return self.on_hand - self.reserved
+
+
+class Rejection(Exception):
+    """A movement, count or line that is refused, with its gRPC class and stable code."""
+
+    def __init__(self, status: str, code: str) -> None:
+        """`status` is INVALID_ARGUMENT or PERMISSION_DENIED; `code` e.g. `sign_mismatch`."""
+        super().__init__(f"{status}:{code}")
+        self.status = status
+        self.code = code
+
+    @property
+    def reason(self) -> str:
+        """`INVALID_ARGUMENT:sign_mismatch`: what a per-item result carries."""
+        return f"{self.status}:{self.code}"
+
+
+def invalid(code: str) -> Rejection:
+    """An INVALID_ARGUMENT rejection."""
+    return Rejection("INVALID_ARGUMENT", code)
+
+
+TenantCheck = Callable[[str], bool]
+
+
+def check_position(position: Position, may_act_for: TenantCheck) -> None:
+    """Raise a `Rejection` unless the position is well-formed and the caller may touch it."""
+    for value, name, limit in (
+        (position.tenant_id, "tenant", MAX_ID_LENGTH),
+        (position.store_id, "store", MAX_ID_LENGTH),
+        (position.sku, "sku", MAX_SKU_LENGTH),
+    ):
+        if not value.strip():
+            raise invalid(f"missing_{name}")
+        if len(value) > limit:
+            raise invalid(f"{name}_too_long")
+    if not may_act_for(position.tenant_id):
+        raise Rejection("PERMISSION_DENIED", "tenant_forbidden")
+
+
+def check_key(key: str) -> None:
+    """Raise a `Rejection` unless the idempotency key is present and short enough."""
+    if not key.strip():
+        raise invalid("missing_idempotency_key")
+    if len(key) > MAX_KEY_LENGTH:
+        raise invalid("idempotency_key_too_long")
+
+
+def check_movement(movement: MovementCommand, may_act_for: TenantCheck) -> None:
+    """Raise a `Rejection` unless the movement may be applied."""
+    check_key(movement.idempotency_key)
+    check_position(movement.position, may_act_for)
+    if movement.kind is None:
+        raise invalid("unknown_kind")
+    if movement.delta == 0:
+        raise invalid("zero_delta")
+    if abs(movement.delta) > MAX_QUANTITY:
+        raise invalid("quantity_overflow")
+    sign = SIGNS.get(movement.kind)
+    if sign is None:
+        raise invalid("unknown_kind")
+    if sign and (movement.delta > 0) != (sign > 0):
+        raise invalid("sign_mismatch")
+
+
+def check_count(count: CountCommand, may_act_for: TenantCheck) -> None:
+    """Raise a `Rejection` unless the count may be applied."""
+    check_key(count.idempotency_key)
+    check_position(count.position, may_act_for)
+    if count.on_hand < 0:
+        raise invalid("negative_count")
+    if count.on_hand > MAX_QUANTITY:
+        raise invalid("quantity_overflow")
+    if count.version <= 0:
+        raise invalid("missing_version")
+
+
+def alert_for(available: int, low_threshold: int | None, out_threshold: int) -> Alert:
+    """The band `available` falls in: OUT at or below the out-of-stock threshold, then LOW."""
+    if available <= out_threshold:
+        return Alert.OUT
+    if low_threshold is not None and available <= low_threshold:
+        return Alert.LOW
+    return Alert.OK

@@ -1,0 +1,118 @@
+"""Tables owned by the inventory service.
+
+`inv_stock` holds the current level per (tenant, store, SKU); `inv_movements` is the ledger
+and the idempotency record of every delta; `inv_changes` is the per-store, gap-free ordered
+log of level changes that `WatchStock` replays from; `inv_store_sequences` allocates the
+per-store sequence numbers (its row lock orders commits per store).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from posgate.db.tables import Id, UtcDateTime, metadata
+
+TENANT = 64
+STORE = 64
+SKU = 128
+KEY = 200
+
+stock = Table(
+    "inv_stock",
+    metadata,
+    Column("tenant_id", String(TENANT), nullable=False),
+    Column("store_id", String(STORE), nullable=False),
+    Column("sku", String(SKU), nullable=False),
+    Column("on_hand", BigInteger, nullable=False),
+    Column("reserved", BigInteger, nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("count_version", BigInteger, nullable=False),
+    Column("low_threshold", BigInteger, nullable=True),
+    Column("out_threshold", BigInteger, nullable=False),
+    # Which threshold band the position is in ("ok", "low", "out"): events fire on crossings.
+    Column("alert", String(8), nullable=False),
+    # On-hand went below zero through a register sale: applied, flagged for a count.
+    Column("negative", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "store_id", "sku"),
+    CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+)
+
+store_sequences = Table(
+    "inv_store_sequences",
+    metadata,
+    Column("tenant_id", String(TENANT), nullable=False),
+    Column("store_id", String(STORE), nullable=False),
+    Column("last_sequence", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "store_id"),
+)
+
+movements = Table(
+    "inv_movements",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("tenant_id", String(TENANT), nullable=False),
+    Column("idempotency_key", String(KEY), nullable=False),
+    Column("store_id", String(STORE), nullable=False),
+    Column("sku", String(SKU), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("delta", BigInteger, nullable=False),
+    Column("reference", String(KEY), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=True),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "idempotency_key"),
+)
+Index("ix_inv_movements_position", movements.c.tenant_id, movements.c.store_id, movements.c.sku)
+
+changes = Table(
+    "inv_changes",
+    metadata,
+    Column("tenant_id", String(TENANT), nullable=False),
+    Column("store_id", String(STORE), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("sku", String(SKU), nullable=False),
+    Column("on_hand", BigInteger, nullable=False),
+    Column("reserved", BigInteger, nullable=False),
+    Column("delta", BigInteger, nullable=False),
+    Column("cause", String(16), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("count_version", BigInteger, nullable=False),
+    Column("committed_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "store_id", "sequence"),
+)
+
+reservations = Table(
+    "inv_reservations",
+    metadata,
+    Column("tenant_id", String(TENANT), nullable=False),
+    Column("reservation_id", String(KEY), nullable=False),
+    Column("store_id", String(STORE), nullable=False),
+    Column("order_id", String(KEY), nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "reservation_id"),
+)
+Index("ix_inv_reservations_expiry", reservations.c.state, reservations.c.expires_at)
+
+reservation_lines = Table(
+    "inv_reservation_lines",
+    metadata,
+    Column("tenant_id", String(TENANT), nullable=False),
+    Column("reservation_id", String(KEY), nullable=False),
+    Column("sku", String(SKU), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "reservation_id", "sku"),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+)

@@ -1,0 +1,106 @@
+"""Property: shuffled, repeated delivery gives the same stock as applying each movement once."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import defaultdict
+from collections.abc import AsyncIterator
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from posgate.db.engine import create_engine, session_factory
+from posgate.services.inventory import ledger
+from posgate.services.inventory.batching import GroupCommitter
+from posgate.services.inventory.domain import Kind, MovementCommand, Position
+from posgate.services.inventory.tables import changes, movements, stock
+
+KINDS = [Kind.SALE, Kind.RETURN, Kind.RECEIPT, Kind.TRANSFER_IN, Kind.TRANSFER_OUT, Kind.SHRINK, Kind.ADJUSTMENT]
+SIGNS = {Kind.SALE: -1, Kind.TRANSFER_OUT: -1, Kind.SHRINK: -1}
+COUNT = 5000
+
+
+def random_movements(rng: random.Random) -> list[MovementCommand]:
+    positions = [Position("t1", f"s{s}", f"sku-{k}") for s in range(4) for k in range(10)]
+    made = []
+    for i in range(COUNT):
+        kind = rng.choice(KINDS)
+        size = rng.randint(1, 50)
+        sign = SIGNS.get(kind, 1) if kind is not Kind.ADJUSTMENT else rng.choice((-1, 1))
+        made.append(MovementCommand(f"m-{i}", rng.choice(positions), kind, sign * size))
+    return made
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url, pool_size=10)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+async def deliver_shuffled(sessions: async_sessionmaker[AsyncSession], made: list[MovementCommand], rng) -> None:
+    """Every movement 1-3 times, shuffled, in random batches over 8 concurrent senders."""
+    deliveries = [m for m in made for _ in range(rng.randint(1, 3))]
+    rng.shuffle(deliveries)
+    batches: list[list[MovementCommand]] = []
+    while deliveries:
+        size = rng.randint(1, 60)
+        batches.append(deliveries[:size])
+        deliveries = deliveries[size:]
+    committer = GroupCommitter(sessions, ledger.apply_movements, max_batch=400)
+    committer.start()
+    queue: asyncio.Queue[list[MovementCommand]] = asyncio.Queue()
+    for batch in batches:
+        queue.put_nowait(batch)
+
+    async def sender() -> None:
+        while not queue.empty():
+            await committer.submit(queue.get_nowait())
+
+    await asyncio.gather(*(sender() for _ in range(8)))
+    await committer.stop()
+
+
+async def final_stock(sessions: async_sessionmaker[AsyncSession]) -> dict[tuple[str, str], int]:
+    async with sessions() as session:
+        rows = await session.execute(select(stock.c.store_id, stock.c.sku, stock.c.on_hand))
+        return {(r.store_id, r.sku): r.on_hand for r in rows}
+
+
+@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(min_value=0, max_value=2**32))
+async def test_shuffled_duplicated_delivery_equals_applying_once(sessions, seed: int) -> None:
+    rng = random.Random(seed)
+    made = random_movements(rng)
+    # Fresh tenant per example: hypothesis reuses the function-scoped database.
+    tenant = f"t-{seed}"
+    made = [MovementCommand(m.idempotency_key, Position(tenant, m.position.store_id, m.position.sku), m.kind, m.delta) for m in made]
+    expected: dict[tuple[str, str], int] = defaultdict(int)
+    for m in made:
+        expected[(m.position.store_id, m.position.sku)] += m.delta
+
+    await deliver_shuffled(sessions, made, rng)
+
+    async with sessions() as session:
+        rows = await session.execute(
+            select(stock.c.store_id, stock.c.sku, stock.c.on_hand).where(stock.c.tenant_id == tenant)
+        )
+        actual = {(r.store_id, r.sku): r.on_hand for r in rows}
+        ledger_rows = (
+            await session.execute(select(func.count()).select_from(movements).where(movements.c.tenant_id == tenant))
+        ).scalar_one()
+        per_store = await session.execute(
+            select(changes.c.store_id, func.count(), func.max(changes.c.sequence))
+            .where(changes.c.tenant_id == tenant)
+            .group_by(changes.c.store_id)
+        )
+        sequences = {r[0]: (r[1], r[2]) for r in per_store}
+    assert actual == dict(expected)
+    assert ledger_rows == COUNT
+    # One change per applied movement, numbered 1..n per store without gaps.
+    assert sum(n for n, _ in sequences.values()) == COUNT
+    assert all(n == last for n, last in sequences.values())

@@ -1,0 +1,105 @@
+"""The ledger on real SQLite and PostgreSQL: exactly-once deltas, versioned counts, alerts."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from posgate.bus.ports import OutgoingEvent
+from posgate.contracts import events
+from posgate.db.engine import create_engine, session_factory
+from posgate.db.tables import outbox
+from posgate.services.inventory import ledger
+from posgate.services.inventory.domain import CountCommand, Kind, MovementCommand, Position
+from posgate.services.inventory.tables import changes, movements, stock
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+P1 = Position("t1", "s1", "sku-1")
+P2 = Position("t1", "s2", "sku-1")
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+def mv(key: str, delta: int, kind: Kind = Kind.ADJUSTMENT, position: Position = P1) -> MovementCommand:
+    return MovementCommand(key, position, kind, delta)
+
+
+async def apply(sessions: async_sessionmaker[AsyncSession], *commands: MovementCommand) -> list[ledger.Applied]:
+    async with sessions.begin() as session:
+        return await ledger.apply_movements(session, commands, NOW)
+
+
+async def published(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with sessions() as session:
+        rows = (await session.execute(select(outbox.c.routing_key).order_by(outbox.c.id))).scalars()
+        return list(rows)
+
+
+async def test_a_repeated_key_is_a_duplicate_and_changes_nothing(sessions) -> None:
+    first = await apply(sessions, mv("k1", 10, Kind.RECEIPT), mv("k2", -3, Kind.SALE))
+    assert [r.outcome for r in first] == [ledger.Outcome.APPLIED] * 2
+    assert [r.level.on_hand for r in first if r.level] == [10, 7]
+    again = await apply(sessions, mv("k2", -3, Kind.SALE), mv("k3", -1, Kind.SALE), mv("k3", -1, Kind.SALE))
+    assert [r.outcome for r in again] == [
+        ledger.Outcome.DUPLICATE,
+        ledger.Outcome.APPLIED,
+        ledger.Outcome.DUPLICATE,
+    ]
+    async with sessions() as session:
+        on_hand = (await session.execute(select(stock.c.on_hand))).scalar_one()
+        ledger_rows = (await session.execute(select(func.count()).select_from(movements))).scalar_one()
+        sequences = list((await session.execute(select(changes.c.sequence).order_by(changes.c.sequence))).scalars())
+    assert on_hand == 6
+    assert ledger_rows == 3
+    assert sequences == [1, 2, 3]  # gap-free per store: one change per applied movement
+
+
+async def test_sequences_are_per_store(sessions) -> None:
+    await apply(sessions, mv("a", 5, position=P1), mv("b", 5, position=P2), mv("c", 1, position=P1))
+    async with sessions() as session:
+        rows = (await session.execute(select(changes.c.store_id, changes.c.sequence))).all()
+    assert sorted(rows) == [("s1", 1), ("s1", 2), ("s2", 1)]
+
+
+async def test_every_change_is_an_event_and_crossings_announce_themselves(sessions) -> None:
+    await apply(sessions, mv("in", 2, Kind.RECEIPT))
+    await apply(sessions, mv("sold-1", -1, Kind.SALE), mv("sold-2", -1, Kind.SALE), mv("sold-3", -1, Kind.SALE))
+    await apply(sessions, mv("back", 5, Kind.RECEIPT))
+    keys = await published(sessions)
+    assert keys.count("inventory.stock_changed") == 5
+    assert keys.count("inventory.out_of_stock") == 1
+    assert keys.count("inventory.negative_stock_flagged") == 1
+    assert keys.count("inventory.back_in_stock") == 1
+    assert keys.index("inventory.out_of_stock") < keys.index("inventory.negative_stock_flagged")
+
+
+async def test_counts_apply_by_version_and_record_the_difference(sessions) -> None:
+    await apply(sessions, mv("in", 10, Kind.RECEIPT))
+    async with sessions.begin() as session:
+        results = await ledger.set_counts(
+            session,
+            [CountCommand("c2", P1, 7, version=2), CountCommand("c1", P1, 99, version=1)],
+            NOW,
+        )
+    assert [r.outcome for r in results] == [ledger.Outcome.APPLIED, ledger.Outcome.STALE]
+    assert results[0].level is not None and results[0].level.on_hand == 7
+    async with sessions() as session:
+        deltas = list(
+            (await session.execute(select(movements.c.delta).where(movements.c.kind == "count"))).scalars()
+        )
+    assert deltas == [-3]
+
+
+def test_event_bodies_are_envelopes() -> None:
+    assert OutgoingEvent  # imported for the type the outbox stores
+    envelope = events.pb.EventEnvelope()
+    assert envelope.WhichOneof("payload") is None

@@ -1,0 +1,501 @@
+"""Reservations: hold stock for an order at one store, then release it or sell it.
+
+Every function works inside the caller's transaction and never commits. Lock order, as in
+`journal`: the reservation row (claimed by insert or by a state transition), then the store
+sequence row (`journal.allocate`), then stock rows sorted by SKU. Stock is held with a
+conditional `UPDATE ... WHERE on_hand - reserved >= q`, so `available` never goes below zero
+through a reservation whatever runs concurrently; register sales (movements) may still drive
+it negative, since a sale that happened is never refused.
+
+Call at most one of these per transaction: the store lock one takes is held until commit,
+and a second call claiming a key that another transaction holds could then deadlock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from posgate.bus.outbox import OutgoingEvent, add_events
+from posgate.contracts import events
+from posgate.errors import Aborted, FailedPrecondition, NotFound
+from posgate.runtime.correlation import current_correlation_id
+from posgate.services.inventory import alerts, convert, journal
+from posgate.services.inventory.domain import (
+    MAX_KEY_LENGTH,
+    MAX_QUANTITY,
+    Kind,
+    Level,
+    Position,
+    TenantCheck,
+    check_key,
+    check_position,
+    invalid,
+)
+from posgate.services.inventory.levels import level_from_row, read_levels
+from posgate.services.inventory.sql import upsert
+from posgate.services.inventory.tables import movements, reservation_lines, reservations, stock
+
+MAX_LINES = 500
+MAX_HOLD = timedelta(hours=24)
+# What the servicer uses when a request names no expiry.
+DEFAULT_TTL = timedelta(minutes=15)
+# A state read can, on PostgreSQL, see a reservation committed just after the transition
+# missed it; trying again a few times settles it.
+_ATTEMPTS = 3
+
+Lines = tuple[tuple[str, int], ...]
+# A stock row after an update, the on-hand delta, the cause and the key a change records.
+_Step = tuple[dict[str, Any], int, Kind, str]
+
+
+class State(StrEnum):
+    """A reservation's state; only ACTIVE holds stock."""
+
+    ACTIVE = "active"
+    RELEASED = "released"
+    COMMITTED = "committed"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveCommand:
+    """Hold `lines` (SKU, quantity) at one store until `expires_at`; `reservation_id` is the key."""
+
+    tenant_id: str
+    store_id: str
+    order_id: str
+    reservation_id: str
+    lines: Lines
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationView:
+    """A reservation as stored; `lines` are sorted by SKU."""
+
+    tenant_id: str
+    reservation_id: str
+    store_id: str
+    order_id: str
+    lines: Lines
+    state: State
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Shortage:
+    """A line that could not be held: what was asked and what was available then."""
+
+    sku: str
+    requested: int
+    available: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveResult:
+    """Either the reservation (new or found by its key) or the shortages that refused it."""
+
+    reservation: ReservationView | None
+    shortages: tuple[Shortage, ...] = ()
+
+
+class _Short(Exception):
+    """Raised inside the savepoint so that everything the reserve did is rolled back."""
+
+    def __init__(self, shortages: tuple[Shortage, ...]) -> None:
+        super().__init__(f"{len(shortages)} lines short")
+        self.shortages = shortages
+
+
+def validate_reserve(
+    command: ReserveCommand, may_act_for: TenantCheck, *, now: datetime | None = None
+) -> None:
+    """Raise a `Rejection` unless the command may be attempted.
+
+    Duplicate SKUs are refused (`duplicate_sku`), not merged: a reservation holds one
+    quantity per SKU, and merging would return lines that differ from the request.
+
+    Args:
+        command: The reserve command.
+        may_act_for: Whether the caller may act for a tenant.
+        now: The current time (defaults to the clock); the expiry must lie in (now, now + 24 h].
+
+    """
+    check_key(command.reservation_id)
+    # The order id is a reference (the ledger's, on commit), so it may be empty.
+    if len(command.order_id) > MAX_KEY_LENGTH:
+        raise invalid("order_too_long")
+    if not command.lines:
+        raise invalid("no_lines")
+    if len(command.lines) > MAX_LINES:
+        raise invalid("too_many_lines")
+    for sku, quantity in command.lines:
+        check_position(Position(command.tenant_id, command.store_id, sku), may_act_for)
+        if quantity <= 0:
+            raise invalid("non_positive_quantity")
+        if quantity > MAX_QUANTITY:
+            raise invalid("quantity_overflow")
+    if len({sku for sku, _ in command.lines}) != len(command.lines):
+        raise invalid("duplicate_sku")
+    if command.expires_at.tzinfo is None:
+        raise invalid("naive_expiry")
+    moment = now or datetime.now(command.expires_at.tzinfo)
+    if command.expires_at <= moment:
+        raise invalid("expiry_in_past")
+    if command.expires_at > moment + MAX_HOLD:
+        raise invalid("expiry_too_far")
+
+
+async def reserve(session: AsyncSession, command: ReserveCommand, now: datetime) -> ReserveResult:
+    """Hold every line or none; a known `reservation_id` returns that reservation as it is.
+
+    Works in a SAVEPOINT: when a line is short, the claim, the sequence allocation and the
+    holds are rolled back (so store sequences stay gap-free) and the caller's transaction
+    stays usable; committing it then commits nothing of this call.
+
+    Args:
+        session: Inside the caller's transaction (the caller commits).
+        command: A validated command.
+        now: Commit time.
+
+    Returns:
+        The reservation, or no reservation and one shortage per short line.
+
+    """
+    lines = tuple(sorted(command.lines))
+    try:
+        async with session.begin_nested():
+            claimed = await _claim(session, command, now)
+            if claimed:
+                await _hold(session, command, lines, now)
+    except _Short as short:
+        return ReserveResult(None, short.shortages)
+    if claimed:
+        # Built, not read back: the store lock is held until commit, so no extra round trips.
+        c = command
+        return ReserveResult(
+            ReservationView(
+                c.tenant_id, c.reservation_id, c.store_id, c.order_id, lines, State.ACTIVE, now, c.expires_at
+            )
+        )
+    # The reservation whose key blocked the claim is committed, so visible now.
+    view = await get(session, command.tenant_id, command.reservation_id)
+    if view is None:
+        raise RuntimeError("reservation claim conflicted but no reservation is visible")
+    return ReserveResult(view)
+
+
+async def _claim(session: AsyncSession, command: ReserveCommand, now: datetime) -> bool:
+    """Insert the reservation row unless its key exists; on PostgreSQL waits for a concurrent holder."""
+    statement = (
+        upsert(session, reservations)
+        .values(
+            tenant_id=command.tenant_id,
+            reservation_id=command.reservation_id,
+            store_id=command.store_id,
+            order_id=command.order_id,
+            state=State.ACTIVE.value,
+            created_at=now,
+            expires_at=command.expires_at,
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "reservation_id"])
+        .returning(reservations.c.reservation_id)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def _hold(session: AsyncSession, command: ReserveCommand, lines: Lines, now: datetime) -> None:
+    """Raise `available`-guarded holds on each line; raise `_Short` unless every line held."""
+    # Refuse what committed stock already cannot cover without queueing on the store lock
+    # (when a SKU runs out, most callers are refused); only the guarded updates grant holds.
+    short = await _shortages(session, command, lines)
+    if short:
+        raise _Short(short)
+    first = await _allocate(session, command.tenant_id, command.store_id, len(lines))
+    held: list[_Step] = []
+    refused: list[tuple[str, int]] = []
+    for offset, (sku, quantity) in enumerate(lines):
+        position = Position(command.tenant_id, command.store_id, sku)
+        row = await _shift(session, position, reserved=quantity, sequence=first + offset, now=now, guard=True)
+        if row is None:
+            refused.append((sku, quantity))
+        else:
+            held.append((row, 0, Kind.RESERVATION, command.reservation_id))
+    if refused:
+        # Read under the store lock: these are the levels that refused the lines.
+        raise _Short(await _shortages(session, command, refused))
+    await session.execute(
+        insert(reservation_lines),
+        [
+            {
+                "tenant_id": command.tenant_id,
+                "reservation_id": command.reservation_id,
+                "sku": s,
+                "quantity": q,
+            }
+            for s, q in lines
+        ],
+    )
+    await _record(session, held)
+
+
+async def _shortages(
+    session: AsyncSession, command: ReserveCommand, lines: Sequence[tuple[str, int]]
+) -> tuple[Shortage, ...]:
+    """The lines whose position is missing or has less available than asked, as read now."""
+    positions = {sku: Position(command.tenant_id, command.store_id, sku) for sku, _ in lines}
+    found = await read_levels(session, positions.values())
+    available = {sku: found[p].available if p in found else 0 for sku, p in positions.items()}
+    return tuple(Shortage(sku, q, available[sku]) for sku, q in lines if available[sku] < q)
+
+
+async def release(
+    session: AsyncSession, tenant_id: str, reservation_id: str, now: datetime, *, expired: bool = False
+) -> ReservationView:
+    """Free an active reservation's stock; a released or expired one is returned unchanged.
+
+    Args:
+        session: Inside the caller's transaction (the caller commits).
+        tenant_id: The reservation's tenant.
+        reservation_id: The reservation's key.
+        now: Commit time.
+        expired: Mark it expired (not released) and announce `inventory.reservation_expired`.
+
+    Raises:
+        NotFound: `RESERVATION_NOT_FOUND`.
+        FailedPrecondition: `RESERVATION_COMMITTED`: it was sold already.
+
+    """
+    target = State.EXPIRED if expired else State.RELEASED
+    view, moved = await _transition(session, tenant_id, reservation_id, target)
+    if not moved:
+        if view.state is State.COMMITTED:
+            raise FailedPrecondition("the reservation was committed", reason="RESERVATION_COMMITTED")
+        return view
+    await _settle(session, view, now, sale=False)
+    if expired:
+        await add_events(session, [reservation_expired_event(view, now)])
+    return view
+
+
+async def commit(
+    session: AsyncSession, tenant_id: str, reservation_id: str, now: datetime
+) -> tuple[ReservationView, list[Level]]:
+    """Turn an active reservation into a sale: one ledger row per line, on-hand and reserved drop.
+
+    Committing a committed reservation returns it with the current levels. An overdue
+    reservation the sweeper has not expired yet still holds its stock and can be committed.
+
+    Args:
+        session: Inside the caller's transaction (the caller commits).
+        tenant_id: The reservation's tenant.
+        reservation_id: The reservation's key.
+        now: Commit time.
+
+    Returns:
+        The reservation and the levels of its positions (after the sale), sorted by SKU.
+
+    Raises:
+        NotFound: `RESERVATION_NOT_FOUND`.
+        FailedPrecondition: `RESERVATION_NOT_ACTIVE`: it was released or expired.
+
+    """
+    view, moved = await _transition(session, tenant_id, reservation_id, State.COMMITTED)
+    positions = [Position(tenant_id, view.store_id, sku) for sku, _ in view.lines]
+    if not moved:
+        if view.state is not State.COMMITTED:
+            raise FailedPrecondition(f"the reservation is {view.state}", reason="RESERVATION_NOT_ACTIVE")
+        current = await read_levels(session, positions)
+        return view, [current[p] for p in positions if p in current]
+    # Ledger first (the idempotency claims of the lock order); the transition made them unique.
+    await session.execute(
+        insert(movements),
+        [
+            {
+                "tenant_id": tenant_id,
+                "idempotency_key": commit_key(reservation_id, sku),
+                "store_id": view.store_id,
+                "sku": sku,
+                "kind": Kind.SALE.value,
+                "delta": -quantity,
+                "reference": view.order_id,
+                "provider": "",
+                "occurred_at": now,
+                "recorded_at": now,
+            }
+            for sku, quantity in view.lines
+        ],
+    )
+    return view, await _settle(session, view, now, sale=True)
+
+
+def commit_key(reservation_id: str, sku: str) -> str:
+    """The ledger key of a committed line; hashed when it would not fit the key column."""
+    key = f"{reservation_id}#commit#{sku}"
+    if len(key) <= MAX_KEY_LENGTH:
+        return key
+    return "commit#" + hashlib.sha256(f"{reservation_id}\0{sku}".encode()).hexdigest()
+
+
+async def get(session: AsyncSession, tenant_id: str, reservation_id: str) -> ReservationView | None:
+    """The reservation with its lines, or None."""
+    row = (
+        (
+            await session.execute(
+                select(reservations).where(
+                    reservations.c.tenant_id == tenant_id, reservations.c.reservation_id == reservation_id
+                )
+            )
+        )
+        .mappings()
+        .one_or_none()
+    )
+    return None if row is None else await _view(session, row)
+
+
+async def _view(session: AsyncSession, row: RowMapping) -> ReservationView:
+    lines = await session.execute(
+        select(reservation_lines.c.sku, reservation_lines.c.quantity)
+        .where(
+            reservation_lines.c.tenant_id == row["tenant_id"],
+            reservation_lines.c.reservation_id == row["reservation_id"],
+        )
+        .order_by(reservation_lines.c.sku)
+    )
+    return ReservationView(
+        row["tenant_id"],
+        row["reservation_id"],
+        row["store_id"],
+        row["order_id"],
+        tuple((sku, int(quantity)) for sku, quantity in lines),
+        State(row["state"]),
+        row["created_at"],
+        row["expires_at"],
+    )
+
+
+async def _transition(
+    session: AsyncSession, tenant_id: str, reservation_id: str, target: State
+) -> tuple[ReservationView, bool]:
+    """Move active → `target` atomically; return the view and whether this call moved it.
+
+    The `state = 'active'` condition makes concurrent release, commit and expiry exclusive:
+    on PostgreSQL the loser waits for the winner's row lock, then finds the state changed.
+    """
+    pk = (reservations.c.tenant_id == tenant_id, reservations.c.reservation_id == reservation_id)
+    for _ in range(_ATTEMPTS):
+        statement = (
+            update(reservations)
+            .where(*pk, reservations.c.state == State.ACTIVE.value)
+            .values(state=target.value)
+            .returning(*reservations.c)
+        )
+        row = (await session.execute(statement)).mappings().one_or_none()
+        if row is not None:
+            return await _view(session, row), True
+        current = await get(session, tenant_id, reservation_id)
+        if current is None:
+            raise NotFound("no such reservation", reason="RESERVATION_NOT_FOUND")
+        if current.state is not State.ACTIVE:
+            return current, False
+    raise Aborted("the reservation kept changing; retry", reason="RESERVATION_CONTENDED")
+
+
+async def _settle(session: AsyncSession, view: ReservationView, now: datetime, *, sale: bool) -> list[Level]:
+    """Drop the held quantities (and on-hand too for a sale); record one change per line."""
+    first = await _allocate(session, view.tenant_id, view.store_id, len(view.lines))
+    steps: list[_Step] = []
+    for offset, (sku, quantity) in enumerate(view.lines):
+        position = Position(view.tenant_id, view.store_id, sku)
+        delta = -quantity if sale else 0
+        row = await _shift(
+            session, position, reserved=-quantity, on_hand=delta, sequence=first + offset, now=now
+        )
+        if row is None:
+            raise RuntimeError(f"stock row of held {position} is missing")
+        key = commit_key(view.reservation_id, sku) if sale else view.reservation_id
+        steps.append((row, delta, Kind.SALE if sale else Kind.RESERVATION, key))
+    return await _record(session, steps)
+
+
+async def _allocate(session: AsyncSession, tenant_id: str, store_id: str, n: int) -> int:
+    first = await journal.allocate(session, Counter({(tenant_id, store_id): n}))
+    return first[(tenant_id, store_id)]
+
+
+async def _shift(
+    session: AsyncSession,
+    position: Position,
+    *,
+    reserved: int,
+    sequence: int,
+    now: datetime,
+    on_hand: int = 0,
+    guard: bool = False,
+) -> dict[str, Any] | None:
+    """Add to reserved and on-hand of an existing row; with `guard`, only if that much is available."""
+    statement = (
+        update(stock)
+        .where(
+            stock.c.tenant_id == position.tenant_id,
+            stock.c.store_id == position.store_id,
+            stock.c.sku == position.sku,
+        )
+        .values(
+            reserved=stock.c.reserved + reserved,
+            on_hand=stock.c.on_hand + on_hand,
+            sequence=sequence,
+            updated_at=now,
+        )
+        .returning(*stock.c)
+    )
+    if guard:
+        statement = statement.where(stock.c.on_hand - stock.c.reserved >= reserved)
+    row = (await session.execute(statement)).mappings().one_or_none()
+    return None if row is None else {str(key): value for key, value in row.items()}
+
+
+async def _record(session: AsyncSession, steps: Sequence[_Step]) -> list[Level]:
+    """Record each (row after, delta, cause, key) as a change, with its threshold crossings."""
+    changes: list[journal.Change] = []
+    announced: list[journal.AlertEvent] = []
+    for row, delta, cause, key in steps:
+        level = level_from_row(row)
+        # The update left the alert columns alone: they still describe the level before it.
+        before = alerts.Watch.from_row(row)
+        found, after = alerts.crossings(before, [(level, key)])
+        announced.extend(found)
+        await alerts.store_watch(session, level, before, after)
+        changes.append(journal.Change(level, delta, cause, key, str(uuid.uuid4())))
+    await journal.record(session, changes, announced)
+    return [change.level for change in changes]
+
+
+def reservation_expired_event(view: ReservationView, now: datetime) -> OutgoingEvent:
+    """The `inventory.reservation_expired` outbox event of an expired reservation."""
+    payload = events.pb.ReservationExpired(reservation=convert.reservation_to_pb(view))
+    envelope = events.new_envelope(
+        payload,
+        tenant_id=view.tenant_id,
+        store_id=view.store_id,
+        correlation_id=current_correlation_id() or "",
+        occurred_at=now,
+    )
+    return OutgoingEvent(
+        event_id=envelope.event_id,
+        event_type=envelope.event_type,
+        routing_key=envelope.event_type,
+        body=envelope.SerializeToString(),
+        partition_key=f"{view.tenant_id}/{view.store_id}",
+    )

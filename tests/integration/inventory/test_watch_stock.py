@@ -1,0 +1,323 @@
+"""WatchStock against real SQLite and PostgreSQL: snapshot, changes, resume, filters, gaps, slowness."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from posgate.bus.ports import IncomingEvent
+from posgate.contracts import events, inventory
+from posgate.db.engine import create_engine, session_factory
+from posgate.db.tables import outbox
+from posgate.errors import ResourceExhausted
+from posgate.services.inventory import convert, journal, ledger
+from posgate.services.inventory.domain import Kind, Level, MovementCommand, Position
+from posgate.services.inventory.streams import StockHub
+
+pb = inventory.pb
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+KIND_OF_CAUSE = {**{value: kind for value, kind in convert.KIND_FROM_PB.items()}, 0: Kind.RESERVATION}
+
+
+@pytest.fixture
+async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def hub(sessions) -> AsyncIterator[StockHub]:
+    value = StockHub(sessions)
+    await value.start()
+    yield value
+    await value.stop()
+
+
+class Ledger:
+    """Commits movements and hands back what the journal recorded (read from the outbox)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        self.outbox_id = 0
+        self.keys = 0
+        self.last_events: list[IncomingEvent] = []
+
+    async def move(self, *moves: tuple[str, str, int], tenant: str = "t1") -> list[journal.Change]:
+        """Apply (store, sku, delta) movements in one transaction; return the committed changes."""
+        commands = []
+        for store, sku, delta in moves:
+            self.keys += 1
+            commands.append(
+                MovementCommand(f"k{self.keys}", Position(tenant, store, sku), Kind.ADJUSTMENT, delta)
+            )
+        async with self.sessions.begin() as session:
+            await ledger.apply_movements(session, commands, NOW)
+        self.last_events = await self.events()
+        return [change_from_event(e) for e in self.last_events]
+
+    async def events(self) -> list[IncomingEvent]:
+        """The `inventory.stock_changed` events written since the last call, as the bus delivers them."""
+        query = (
+            select(outbox)
+            .where(outbox.c.id > self.outbox_id, outbox.c.routing_key == "inventory.stock_changed")
+            .order_by(outbox.c.id)
+        )
+        async with self.sessions() as session:
+            rows = (await session.execute(query)).mappings().all()
+        if rows:
+            self.outbox_id = rows[-1]["id"]
+        return [
+            IncomingEvent(r["event_id"], r["event_type"], r["routing_key"], r["body"], r["partition_key"])
+            for r in rows
+        ]
+
+
+def change_from_event(event: IncomingEvent) -> journal.Change:
+    envelope = events.pb.EventEnvelope.FromString(event.body)
+    payload = envelope.inventory_stock_changed
+    key = payload.level.key
+    level = Level(
+        Position(key.tenant_id, key.store_id, key.sku),
+        payload.level.on_hand,
+        payload.level.reserved,
+        payload.level.sequence,
+        payload.level.updated_at.ToDatetime(tzinfo=UTC),
+        payload.level.count_version,
+    )
+    return journal.Change(
+        level, payload.delta, KIND_OF_CAUSE[payload.cause], payload.idempotency_key, envelope.event_id
+    )
+
+
+class Stream:
+    """A WatchStock client reading straight from the hub's iterator."""
+
+    def __init__(self, hub: StockHub, **request) -> None:
+        self.iterator = hub.watch(pb.WatchStockRequest(**request))
+
+    async def next(self, within: float = 20.0) -> pb.WatchStockResponse:
+        return await asyncio.wait_for(anext(self.iterator), within)
+
+    async def snapshot(self) -> tuple[list[pb.StockLevel], dict[str, int]]:
+        """Read snapshot chunks up to the complete one."""
+        levels: list[pb.StockLevel] = []
+        while True:
+            message = await self.next()
+            assert message.WhichOneof("update") == "snapshot", message
+            levels.extend(message.snapshot.levels)
+            if message.snapshot.complete:
+                return levels, dict(message.snapshot.store_sequences)
+
+    async def changes(self, count: int) -> list[pb.StockChange]:
+        found = []
+        for _ in range(count):
+            message = await self.next()
+            assert message.WhichOneof("update") == "change", message
+            found.append(message.change)
+        return found
+
+    async def silent(self, seconds: float = 0.3) -> bool:
+        """Whether nothing more arrives for a while (ends the stream: use last)."""
+        try:
+            message = await self.next(seconds)
+        except TimeoutError:
+            return True
+        pytest.fail(f"unexpected message {message}")
+
+    async def close(self) -> None:
+        await self.iterator.aclose()
+
+
+def seqs(changes: list[pb.StockChange]) -> list[tuple[str, int]]:
+    return [(c.level.key.store_id, c.level.sequence) for c in changes]
+
+
+async def test_snapshot_then_every_change_once(sessions, hub) -> None:
+    book = Ledger(sessions)
+    await book.move(("s1", "a", 5), ("s1", "b", 7), ("s2", "a", 1))
+    stream = Stream(hub, tenant_id="t1", store_ids=["s1"])
+    levels, sequences = await stream.snapshot()
+    assert [(lv.key.sku, lv.on_hand, lv.sequence) for lv in levels] == [("a", 5, 1), ("b", 7, 2)]
+    assert sequences == {"s1": 2}
+
+    changes = await book.move(("s1", "a", -2), ("s2", "a", 3), ("s1", "b", 1))
+    hub.publish(changes)
+    for event in book.last_events:
+        await hub.on_event(event)  # the same changes again, as RabbitMQ would bring them
+    received = await stream.changes(2)
+    assert seqs(received) == [("s1", 3), ("s1", 4)]
+    first = received[0]
+    assert (first.level.key.sku, first.level.on_hand, first.level.available, first.delta) == ("a", 3, 3, -2)
+    assert first.cause == pb.MOVEMENT_TYPE_ADJUSTMENT
+    assert first.event_id == changes[0].event_id
+    assert await stream.silent()
+    assert hub.subscriber_count() == 0
+
+
+async def test_an_unknown_store_gets_an_empty_complete_snapshot(hub) -> None:
+    stream = Stream(hub, tenant_id="t1", store_ids=["nowhere"])
+    assert await stream.snapshot() == ([], {"nowhere": 0})
+    await stream.close()
+
+
+async def test_reconnecting_after_a_burst_of_1000_changes_receives_exactly_those(sessions, hub) -> None:
+    book = Ledger(sessions)
+    await book.move(("s1", "a", 100), ("s2", "a", 1))
+    stream = Stream(hub, tenant_id="t1", store_ids=["s1", "s2"])
+    _, sequences = await stream.snapshot()
+    hub.publish(await book.move(("s1", "a", 1)))
+    (last,) = await stream.changes(1)
+    await stream.close()
+    assert hub.subscriber_count() == 0 and hub.tracked_stores() == 0
+
+    for batch in range(20):  # 1,000 changes of s1 (and 4 of s2) while the client is away
+        moves = [("s1", f"sku-{i % 7}", 1) for i in range(50)]
+        hub.publish(await book.move(*moves, *([("s2", "a", 1)] if batch % 5 == 0 else [])))
+
+    resumed = Stream(hub, tenant_id="t1", store_ids=["s1", "s2"], resume_after={"s1": last.level.sequence})
+    missed = await resumed.changes(1000)
+    assert seqs(missed) == [("s1", last.level.sequence + n) for n in range(1, 1001)]
+    levels, snapshot_sequences = await resumed.snapshot()
+    assert {lv.key.store_id for lv in levels} == {"s2"}, "no snapshot of the resumed store"
+    assert snapshot_sequences == {"s2": sequences["s2"] + 4}
+    hub.publish(await book.move(("s1", "a", 1)))
+    (live,) = await resumed.changes(1)
+    assert live.level.sequence == last.level.sequence + 1001
+    assert await resumed.silent()
+
+
+async def test_a_resume_point_the_log_cannot_serve_falls_back_to_a_snapshot(sessions, hub) -> None:
+    book = Ledger(sessions)
+    await book.move(("s1", "a", 1), ("s1", "a", 1))
+    stream = Stream(hub, tenant_id="t1", store_ids=["s1"], resume_after={"s1": 99})
+    levels, sequences = await stream.snapshot()
+    assert [(lv.key.sku, lv.on_hand) for lv in levels] == [("a", 2)]
+    assert sequences == {"s1": 2}
+    await stream.close()
+
+
+async def test_filters_by_tenant_store_and_sku(sessions, hub) -> None:
+    book = Ledger(sessions)
+    await book.move(("s1", "a", 1), ("s1", "b", 1), ("s2", "a", 1))
+    await book.move(("s1", "a", 1), tenant="t2")
+    narrow = Stream(hub, tenant_id="t1", store_ids=["s1"], skus=["a"])
+    wide = Stream(hub, tenant_id="t1")
+    levels, sequences = await narrow.snapshot()
+    assert [(lv.key.store_id, lv.key.sku) for lv in levels] == [("s1", "a")]
+    assert sequences == {"s1": 2}
+    levels, sequences = await wide.snapshot()
+    assert [(lv.key.store_id, lv.key.sku) for lv in levels] == [("s1", "a"), ("s1", "b"), ("s2", "a")]
+    assert sequences == {"s1": 2, "s2": 1}
+
+    hub.publish(await book.move(("s1", "b", 1), ("s2", "a", 1), ("s3", "a", 1), ("s1", "a", 2)))
+    hub.publish(await book.move(("s1", "a", 1), tenant="t2"))
+    (only,) = await narrow.changes(1)
+    assert (only.level.key.sku, only.level.sequence, only.delta) == ("a", 4, 2)
+    everything = await wide.changes(4)
+    assert seqs(everything) == [("s1", 3), ("s2", 2), ("s3", 1), ("s1", 4)]
+    assert await narrow.silent() and await wide.silent()
+
+
+async def test_changes_published_out_of_order_are_delivered_in_order(sessions, hub) -> None:
+    book = Ledger(sessions)
+    stream = Stream(hub, tenant_id="t1", store_ids=["s1"])
+    assert await stream.snapshot() == ([], {"s1": 0})
+    first = await book.move(("s1", "a", 1))
+    second = await book.move(("s1", "b", 2), ("s1", "a", 3))
+    third = await book.move(("s1", "c", 4))
+    hub.publish(third)  # a gap: 1..3 are read back from the change log
+    hub.publish(first)
+    received = await stream.changes(4)
+    assert seqs(received) == [("s1", 1), ("s1", 2), ("s1", 3), ("s1", 4)]
+    assert [c.event_id for c in received] == [c.event_id for c in first + second + third]
+    hub.publish(second)
+    assert await stream.silent()
+
+
+async def test_resync_reads_what_the_bus_lost(sessions, hub) -> None:
+    book = Ledger(sessions)
+    narrow, wide = Stream(hub, tenant_id="t1", store_ids=["s1"]), Stream(hub, tenant_id="t1")
+    await narrow.snapshot()
+    await wide.snapshot()
+    await book.move(("s1", "a", 1), ("s9", "a", 1))  # never published: the bus was down
+    await hub.resync()
+    assert seqs(await narrow.changes(1)) == [("s1", 1)]
+    assert sorted(seqs(await wide.changes(2))) == [("s1", 1), ("s9", 1)]
+    await narrow.close()
+    await wide.close()
+
+
+async def test_a_slow_stream_is_ended_and_resumes_without_loss(sessions) -> None:
+    hub = StockHub(sessions, queue_limit=5)
+    book = Ledger(sessions)
+    stream = Stream(hub, tenant_id="t1", store_ids=["s1"])
+    await stream.snapshot()
+    changes = await book.move(*[("s1", "a", 1)] * 10)
+    hub.publish(changes)
+    with pytest.raises(ResourceExhausted) as ended:
+        await stream.next()
+    assert ended.value.reason == "STREAM_TOO_SLOW"
+    assert hub.subscriber_count() == 0
+    resumed = Stream(hub, tenant_id="t1", store_ids=["s1"], resume_after={"s1": 0})
+    assert [c.level.sequence for c in await resumed.changes(10)] == list(range(1, 11))
+    await resumed.close()
+    await hub.stop()
+
+
+async def test_streams_leave_nothing_behind(sessions, hub) -> None:
+    book = Ledger(sessions)
+    await book.move(("s1", "a", 1))
+    streams = [Stream(hub, tenant_id="t1", store_ids=["s1", "s2"]), Stream(hub, tenant_id="t1")]
+    for stream in streams:
+        await stream.snapshot()
+    assert hub.subscriber_count() == 2 and hub.tracked_stores() == 2
+    # One is cancelled while it waits for a change, as gRPC does when the client goes away.
+    waiting = asyncio.ensure_future(streams[0].next())
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await streams[1].close()
+    assert hub.subscriber_count() == 0 and hub.tracked_stores() == 0
+
+
+async def test_streams_starting_during_concurrent_commits_see_each_change_once(sessions, hub) -> None:
+    book = Ledger(sessions)
+
+    async def writer() -> None:
+        for _ in range(40):
+            hub.publish(await book.move(("s1", "a", 1), ("s2", "b", 1)))
+            await asyncio.sleep(0)
+
+    async def watcher(request: dict) -> dict[str, list[int]]:
+        stream = Stream(hub, **request)
+        seen: dict[str, list[int]] = {}
+        while True:
+            message = await stream.next()
+            if message.WhichOneof("update") == "snapshot":
+                for store, last in message.snapshot.store_sequences.items():
+                    seen.setdefault(store, []).append(last)
+                continue
+            # A store absent from the snapshot had no change yet: its stream starts at 1.
+            seen.setdefault(message.change.level.key.store_id, [0]).append(message.change.level.sequence)
+            if len(seen) == 2 and all(s[-1] == 41 for s in seen.values()):
+                await stream.close()
+                return seen
+
+    write = asyncio.ensure_future(writer())
+    watchers = []
+    for index in range(6):
+        await asyncio.sleep(0.01 * index)
+        request = {"tenant_id": "t1"} if index % 2 else {"tenant_id": "t1", "store_ids": ["s1", "s2"]}
+        watchers.append(asyncio.ensure_future(watcher(request)))
+    await write
+    hub.publish(await book.move(("s1", "a", 1), ("s2", "b", 1)))  # lets every watcher finish at 41
+    for result in await asyncio.wait_for(asyncio.gather(*watchers), 60):
+        for sequences in result.values():
+            assert sequences == list(range(sequences[0], 42)), "consecutive, none twice"

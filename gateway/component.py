@@ -7,10 +7,10 @@ operators see it, and runs the outbox relay that every process runs.
 
 from __future__ import annotations
 
-from posgate.components import Dependencies
+from posgate.components import Component, Dependencies
 from posgate.runtime.server import ComponentSpec
 
 
-def component(deps: Dependencies) -> ComponentSpec:
+def component(deps: Dependencies) -> Component:
     """The gateway component: health and reflection only, until the vendor endpoints land."""
-    return ComponentSpec(name="gateway", registrations=[], service_names=[], probes=deps.probes())
+    return Component(ComponentSpec(name="gateway", registrations=[], service_names=[], probes=deps.probes()))

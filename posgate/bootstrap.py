@@ -7,12 +7,12 @@ from collections.abc import Callable, Sequence
 
 from posgate.bus.retry import describe_error
 from posgate.bus.transport import build_event_bus
-from posgate.components import Dependencies
+from posgate.components import Component, Dependencies
 from posgate.db import migrate as migrations
 from posgate.db.engine import create_engine, is_sqlite, session_factory
 from posgate.gateway.component import component as gateway_component
 from posgate.runtime.auth import ServerConfigurationError
-from posgate.runtime.server import ComponentSpec, RunningServer, run_until_signalled, start_server
+from posgate.runtime.server import RunningServer, run_until_signalled, start_server
 from posgate.services.inventory.component import component as inventory_component
 from posgate.services.returns.component import component as returns_component
 from posgate.services.routing.component import component as routing_component
@@ -20,7 +20,7 @@ from posgate.settings import Settings
 
 _logger = logging.getLogger("posgate")
 
-COMPONENTS: dict[str, Callable[[Dependencies], ComponentSpec]] = {
+COMPONENTS: dict[str, Callable[[Dependencies], Component]] = {
     "gateway": gateway_component,
     "inventory": inventory_component,
     "routing": routing_component,
@@ -55,15 +55,18 @@ async def run(settings: Settings, components: Sequence[str]) -> None:
         settings, engine, session_factory(engine), build_event_bus(settings, session_factory(engine))
     )
     servers: list[RunningServer] = []
+    started: list[Component] = []
     try:
         # Components subscribe their consumers while being built; the bus starts after that.
-        specs = [(name, COMPONENTS[name](deps)) for name in components]
+        built = [(name, COMPONENTS[name](deps)) for name in components]
         try:
             await deps.bus.start()
         except (ConnectionError, OSError, TimeoutError) as error:
             raise StartupError(f"cannot reach the message broker: {describe_error(error)}") from error
-        for name, spec in specs:
-            running = await start_server(spec, settings, port=port_of(settings, name))
+        for name, component in built:
+            await component.start()
+            started.append(component)
+            running = await start_server(component.spec, settings, port=port_of(settings, name))
             servers.append(running)
             print(f"posgate {name}: gRPC listening on {settings.grpc_host}:{running.port}", flush=True)
         await run_until_signalled(servers, settings.shutdown_grace_s)
@@ -72,5 +75,7 @@ async def run(settings: Settings, components: Sequence[str]) -> None:
     finally:
         for running in servers:
             await running.stop(settings.shutdown_grace_s)
+        for component in reversed(started):
+            await component.stop()
         await deps.bus.stop()
         await engine.dispose()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from posgate.bus.transport import EventBus
 from posgate.runtime.health import DependencyProbe, broker_probe, database_probe
+from posgate.runtime.server import ComponentSpec
 from posgate.settings import EventTransport, Settings
 
 
@@ -26,3 +28,23 @@ class Dependencies:
         if self.settings.event_transport is EventTransport.RABBITMQ:
             return (database, broker_probe(self.bus.healthy))
         return (database,)
+
+
+async def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Component:
+    """A component's gRPC surface plus the background work it runs while the process lives.
+
+    Attributes:
+        spec: What its gRPC server serves.
+        start: Starts background work (after the event bus started, before serving).
+        stop: Stops it (after the server stopped taking calls).
+
+    """
+
+    spec: ComponentSpec
+    start: Callable[[], Awaitable[None]] = _nothing
+    stop: Callable[[], Awaitable[None]] = _nothing

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = Field(5, ge=1, description="Deliveries before a message is dead-lettered.")
     relay_batch_size: int = Field(256, ge=1, description="Outbox rows the relay publishes per round.")
     relay_poll_interval_s: float = Field(0.2, gt=0, description="Relay sleep when the outbox is empty.")
+    reservation_sweep_interval_s: float = Field(
+        1.0, gt=0, description="How often expired stock reservations are released."
+    )
     grpc_host: str = Field("127.0.0.1", description="Interface the gRPC servers bind to.")
     gateway_port: int = Field(50050, ge=0, le=65535, description="gRPC port of the gateway (0 picks one).")
     inventory_port: int = Field(50051, ge=0, le=65535, description="gRPC port of the inventory service.")
@@ -44,7 +47,10 @@ class Settings(BaseSettings):
     returns_port: int = Field(50053, ge=0, le=65535, description="gRPC port of the returns service.")
     auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated bearer tokens internal callers may present (required outside dev).",
+        description=(
+            "Comma-separated bearer tokens internal callers may present (required outside dev): "
+            "`<secret>` acts for every tenant, `<secret>@<tenant>|<tenant>` only for those."
+        ),
     )
     tls_cert_file: str | None = Field(None, description="Server certificate (PEM); enables TLS.")
     tls_key_file: str | None = Field(None, description="Server private key (PEM).")

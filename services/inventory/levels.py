@@ -12,7 +12,7 @@ from posgate.services.inventory.domain import Level, Position
 from posgate.services.inventory.tables import stock
 
 
-def level_from_row(row: Mapping[str, Any]) -> Level:
+def level_from_row(row: Mapping[Any, Any]) -> Level:
     """A domain level from an `inv_stock` row mapping."""
     return Level(
         position=Position(row["tenant_id"], row["store_id"], row["sku"]),

@@ -7,13 +7,15 @@ gRPC itself answers each RPC with UNIMPLEMENTED.
 
 from __future__ import annotations
 
-from posgate.components import Dependencies
+from posgate.components import Component, Dependencies
 from posgate.contracts import returns
 from posgate.runtime.server import ComponentSpec
 
 
-def component(deps: Dependencies) -> ComponentSpec:
+def component(deps: Dependencies) -> Component:
     """The returns component: `posgate.returns.v1.ReturnsService`."""
-    return ComponentSpec(
-        name="returns", registrations=[], service_names=[returns.SERVICE_NAME], probes=deps.probes()
+    return Component(
+        ComponentSpec(
+            name="returns", registrations=[], service_names=[returns.SERVICE_NAME], probes=deps.probes()
+        )
     )

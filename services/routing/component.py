@@ -8,16 +8,18 @@ registered, so health and reflection list them and gRPC answers each RPC UNIMPLE
 
 from __future__ import annotations
 
-from posgate.components import Dependencies
+from posgate.components import Component, Dependencies
 from posgate.contracts import catalog, routing, stores
 from posgate.runtime.server import ComponentSpec
 
 
-def component(deps: Dependencies) -> ComponentSpec:
+def component(deps: Dependencies) -> Component:
     """The routing component: RoutingService, StoreService and CatalogService."""
-    return ComponentSpec(
-        name="routing",
-        registrations=[],
-        service_names=[routing.SERVICE_NAME, stores.SERVICE_NAME, catalog.SERVICE_NAME],
-        probes=deps.probes(),
+    return Component(
+        ComponentSpec(
+            name="routing",
+            registrations=[],
+            service_names=[routing.SERVICE_NAME, stores.SERVICE_NAME, catalog.SERVICE_NAME],
+            probes=deps.probes(),
+        )
     )

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
+import pytest
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from posgate.contracts import inventory
+from posgate.clients.inventory import InventoryClient
+from posgate.contracts import inventory, returns
 from tests.e2e.processes import PosgateProcess, free_port, wait_serving
 
 COMPONENTS = ("gateway", "inventory", "routing", "returns")
@@ -24,14 +26,24 @@ async def test_dev_serves_every_component_then_stops_cleanly(tmp_path: Path) -> 
             await wait_serving(process, port)
             assert f"posgate {name}: gRPC listening on 127.0.0.1:{port}" in process.output()
 
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['inventory']}") as channel:
-            # Dev mode: no credentials needed; the declared RPC is not built yet.
-            call = inventory.grpc_api.InventoryServiceStub(channel).GetStock(inventory.pb.GetStockRequest())
-            try:
-                await call
-                raise AssertionError("GetStock should not be served yet")
-            except grpc.aio.AioRpcError as error:
-                assert error.code() is grpc.StatusCode.UNIMPLEMENTED
+        # Dev mode: no credentials needed; stock moves through the embedded stack.
+        client = InventoryClient.connect(f"127.0.0.1:{ports['inventory']}")
+        movement = inventory.pb.Movement(
+            idempotency_key="dev-1",
+            key=inventory.pb.StockKey(tenant_id="t1", store_id="s1", sku="sku-1"),
+            type=inventory.pb.MOVEMENT_TYPE_RECEIPT,
+            delta=3,
+        )
+        assert (await client.apply_movements([movement]))[0].outcome == inventory.pb.MOVEMENT_OUTCOME_APPLIED
+        assert (await client.get_stock("t1", "s1", "sku-1")).available == 3
+        await client.close()
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{ports['returns']}") as channel:
+            # Declared, not built yet: gRPC answers UNIMPLEMENTED.
+            stub = returns.grpc_api.ReturnsServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await stub.GetReturn(returns.pb.GetReturnRequest())
+            assert raised.value.code() is grpc.StatusCode.UNIMPLEMENTED
 
         with grpc.insecure_channel(f"127.0.0.1:{ports['routing']}") as channel:
             services = set(ProtoReflectionDescriptorDatabase(channel).get_services())

@@ -19,7 +19,15 @@ from posgate.services.inventory.batching import GroupCommitter
 from posgate.services.inventory.domain import Kind, MovementCommand, Position
 from posgate.services.inventory.tables import changes, movements, stock
 
-KINDS = [Kind.SALE, Kind.RETURN, Kind.RECEIPT, Kind.TRANSFER_IN, Kind.TRANSFER_OUT, Kind.SHRINK, Kind.ADJUSTMENT]
+KINDS = [
+    Kind.SALE,
+    Kind.RETURN,
+    Kind.RECEIPT,
+    Kind.TRANSFER_IN,
+    Kind.TRANSFER_OUT,
+    Kind.SHRINK,
+    Kind.ADJUSTMENT,
+]
 SIGNS = {Kind.SALE: -1, Kind.TRANSFER_OUT: -1, Kind.SHRINK: -1}
 COUNT = 5000
 
@@ -42,7 +50,9 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
     await engine.dispose()
 
 
-async def deliver_shuffled(sessions: async_sessionmaker[AsyncSession], made: list[MovementCommand], rng) -> None:
+async def deliver_shuffled(
+    sessions: async_sessionmaker[AsyncSession], made: list[MovementCommand], rng
+) -> None:
     """Every movement 1-3 times, shuffled, in random batches over 8 concurrent senders."""
     deliveries = [m for m in made for _ in range(rng.randint(1, 3))]
     rng.shuffle(deliveries)
@@ -78,7 +88,12 @@ async def test_shuffled_duplicated_delivery_equals_applying_once(sessions, seed:
     made = random_movements(rng)
     # Fresh tenant per example: hypothesis reuses the function-scoped database.
     tenant = f"t-{seed}"
-    made = [MovementCommand(m.idempotency_key, Position(tenant, m.position.store_id, m.position.sku), m.kind, m.delta) for m in made]
+    made = [
+        MovementCommand(
+            m.idempotency_key, Position(tenant, m.position.store_id, m.position.sku), m.kind, m.delta
+        )
+        for m in made
+    ]
     expected: dict[tuple[str, str], int] = defaultdict(int)
     for m in made:
         expected[(m.position.store_id, m.position.sku)] += m.delta
@@ -91,7 +106,9 @@ async def test_shuffled_duplicated_delivery_equals_applying_once(sessions, seed:
         )
         actual = {(r.store_id, r.sku): r.on_hand for r in rows}
         ledger_rows = (
-            await session.execute(select(func.count()).select_from(movements).where(movements.c.tenant_id == tenant))
+            await session.execute(
+                select(func.count()).select_from(movements).where(movements.c.tenant_id == tenant)
+            )
         ).scalar_one()
         per_store = await session.execute(
             select(changes.c.store_id, func.count(), func.max(changes.c.sequence))

@@ -33,7 +33,9 @@ def mv(key: str, delta: int, kind: Kind = Kind.ADJUSTMENT, position: Position = 
     return MovementCommand(key, position, kind, delta)
 
 
-async def apply(sessions: async_sessionmaker[AsyncSession], *commands: MovementCommand) -> list[ledger.Applied]:
+async def apply(
+    sessions: async_sessionmaker[AsyncSession], *commands: MovementCommand
+) -> list[ledger.Applied]:
     async with sessions.begin() as session:
         return await ledger.apply_movements(session, commands, NOW)
 
@@ -57,7 +59,9 @@ async def test_a_repeated_key_is_a_duplicate_and_changes_nothing(sessions) -> No
     async with sessions() as session:
         on_hand = (await session.execute(select(stock.c.on_hand))).scalar_one()
         ledger_rows = (await session.execute(select(func.count()).select_from(movements))).scalar_one()
-        sequences = list((await session.execute(select(changes.c.sequence).order_by(changes.c.sequence))).scalars())
+        sequences = list(
+            (await session.execute(select(changes.c.sequence).order_by(changes.c.sequence))).scalars()
+        )
     assert on_hand == 6
     assert ledger_rows == 3
     assert sequences == [1, 2, 3]  # gap-free per store: one change per applied movement
@@ -72,7 +76,9 @@ async def test_sequences_are_per_store(sessions) -> None:
 
 async def test_every_change_is_an_event_and_crossings_announce_themselves(sessions) -> None:
     await apply(sessions, mv("in", 2, Kind.RECEIPT))
-    await apply(sessions, mv("sold-1", -1, Kind.SALE), mv("sold-2", -1, Kind.SALE), mv("sold-3", -1, Kind.SALE))
+    await apply(
+        sessions, mv("sold-1", -1, Kind.SALE), mv("sold-2", -1, Kind.SALE), mv("sold-3", -1, Kind.SALE)
+    )
     await apply(sessions, mv("back", 5, Kind.RECEIPT))
     keys = await published(sessions)
     assert keys.count("inventory.stock_changed") == 5

@@ -36,7 +36,7 @@ def test_describe_error_masks_url_passwords() -> None:
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
-    backoff = Backoff(base_s=0.1, cap_s=2.0, rng=random.Random(7))  # noqa: S311 - seeded jitter
+    backoff = Backoff(base_s=0.1, cap_s=2.0, rng=random.Random(7))
     for failures, ceiling in [(1, 0.1), (2, 0.2), (3, 0.4), (4, 0.8), (5, 1.6), (6, 2.0), (50, 2.0)]:
         delays = {backoff.delay(failures) for _ in range(20)}
         assert all(ceiling / 2 <= d <= ceiling for d in delays)

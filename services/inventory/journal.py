@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from google.protobuf.message import Message
 from sqlalchemy import insert
@@ -113,13 +114,16 @@ async def record(session: AsyncSession, recorded: Sequence[Change], alerts: Iter
     await add_events(session, outgoing)
 
 
-def _event(payload: Message, level: Level, event_id: str | None = None) -> OutgoingEvent:
+def outgoing(
+    payload: Message, tenant_id: str, store_id: str, occurred_at: datetime, event_id: str | None = None
+) -> OutgoingEvent:
+    """An inventory event for the outbox: the envelope, partitioned by (tenant, store)."""
     envelope = events.new_envelope(
         payload,
-        tenant_id=level.position.tenant_id,
-        store_id=level.position.store_id,
+        tenant_id=tenant_id,
+        store_id=store_id,
         correlation_id=current_correlation_id() or "",
-        occurred_at=level.updated_at,
+        occurred_at=occurred_at,
     )
     if event_id is not None:
         envelope.event_id = event_id
@@ -128,8 +132,13 @@ def _event(payload: Message, level: Level, event_id: str | None = None) -> Outgo
         event_type=envelope.event_type,
         routing_key=envelope.event_type,
         body=envelope.SerializeToString(),
-        partition_key=f"{level.position.tenant_id}/{level.position.store_id}",
+        partition_key=f"{tenant_id}/{store_id}",
     )
+
+
+def _event(payload: Message, level: Level, event_id: str | None = None) -> OutgoingEvent:
+    position = level.position
+    return outgoing(payload, position.tenant_id, position.store_id, level.updated_at, event_id)
 
 
 def _stock_changed(change: Change) -> OutgoingEvent:

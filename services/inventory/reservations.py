@@ -13,13 +13,10 @@ and a second call claiming a key that another transaction holds could then deadl
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import RowMapping, insert, select, update
@@ -28,86 +25,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from posgate.bus.outbox import OutgoingEvent, add_events
 from posgate.contracts import events
 from posgate.errors import Aborted, FailedPrecondition, NotFound
-from posgate.runtime.correlation import current_correlation_id
 from posgate.services.inventory import alerts, convert, journal
-from posgate.services.inventory.domain import (
-    MAX_KEY_LENGTH,
-    MAX_QUANTITY,
-    Kind,
-    Level,
-    Position,
-    TenantCheck,
-    check_key,
-    check_position,
-    invalid,
-)
+from posgate.services.inventory.domain import Kind, Level, Position
 from posgate.services.inventory.levels import level_from_row, read_levels
+from posgate.services.inventory.reservation_rules import (
+    DEFAULT_TTL,
+    MAX_HOLD,
+    MAX_LINES,
+    Lines,
+    ReservationView,
+    ReserveCommand,
+    ReserveResult,
+    Shortage,
+    State,
+    commit_key,
+    validate_reserve,
+)
 from posgate.services.inventory.sql import upsert
 from posgate.services.inventory.tables import movements, reservation_lines, reservations, stock
 
-MAX_LINES = 500
-MAX_HOLD = timedelta(hours=24)
-# What the servicer uses when a request names no expiry.
-DEFAULT_TTL = timedelta(minutes=15)
 # A state read can, on PostgreSQL, see a reservation committed just after the transition
 # missed it; trying again a few times settles it.
 _ATTEMPTS = 3
 
-Lines = tuple[tuple[str, int], ...]
 # A stock row after an update, the on-hand delta, the cause and the key a change records.
 _Step = tuple[dict[str, Any], int, Kind, str]
-
-
-class State(StrEnum):
-    """A reservation's state; only ACTIVE holds stock."""
-
-    ACTIVE = "active"
-    RELEASED = "released"
-    COMMITTED = "committed"
-    EXPIRED = "expired"
-
-
-@dataclass(frozen=True, slots=True)
-class ReserveCommand:
-    """Hold `lines` (SKU, quantity) at one store until `expires_at`; `reservation_id` is the key."""
-
-    tenant_id: str
-    store_id: str
-    order_id: str
-    reservation_id: str
-    lines: Lines
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ReservationView:
-    """A reservation as stored; `lines` are sorted by SKU."""
-
-    tenant_id: str
-    reservation_id: str
-    store_id: str
-    order_id: str
-    lines: Lines
-    state: State
-    created_at: datetime
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Shortage:
-    """A line that could not be held: what was asked and what was available then."""
-
-    sku: str
-    requested: int
-    available: int
-
-
-@dataclass(frozen=True, slots=True)
-class ReserveResult:
-    """Either the reservation (new or found by its key) or the shortages that refused it."""
-
-    reservation: ReservationView | None
-    shortages: tuple[Shortage, ...] = ()
 
 
 class _Short(Exception):
@@ -116,45 +58,6 @@ class _Short(Exception):
     def __init__(self, shortages: tuple[Shortage, ...]) -> None:
         super().__init__(f"{len(shortages)} lines short")
         self.shortages = shortages
-
-
-def validate_reserve(
-    command: ReserveCommand, may_act_for: TenantCheck, *, now: datetime | None = None
-) -> None:
-    """Raise a `Rejection` unless the command may be attempted.
-
-    Duplicate SKUs are refused (`duplicate_sku`), not merged: a reservation holds one
-    quantity per SKU, and merging would return lines that differ from the request.
-
-    Args:
-        command: The reserve command.
-        may_act_for: Whether the caller may act for a tenant.
-        now: The current time (defaults to the clock); the expiry must lie in (now, now + 24 h].
-
-    """
-    check_key(command.reservation_id)
-    # The order id is a reference (the ledger's, on commit), so it may be empty.
-    if len(command.order_id) > MAX_KEY_LENGTH:
-        raise invalid("order_too_long")
-    if not command.lines:
-        raise invalid("no_lines")
-    if len(command.lines) > MAX_LINES:
-        raise invalid("too_many_lines")
-    for sku, quantity in command.lines:
-        check_position(Position(command.tenant_id, command.store_id, sku), may_act_for)
-        if quantity <= 0:
-            raise invalid("non_positive_quantity")
-        if quantity > MAX_QUANTITY:
-            raise invalid("quantity_overflow")
-    if len({sku for sku, _ in command.lines}) != len(command.lines):
-        raise invalid("duplicate_sku")
-    if command.expires_at.tzinfo is None:
-        raise invalid("naive_expiry")
-    moment = now or datetime.now(command.expires_at.tzinfo)
-    if command.expires_at <= moment:
-        raise invalid("expiry_in_past")
-    if command.expires_at > moment + MAX_HOLD:
-        raise invalid("expiry_too_far")
 
 
 async def reserve(session: AsyncSession, command: ReserveCommand, now: datetime) -> ReserveResult:
@@ -340,14 +243,6 @@ async def commit(
     return view, await _settle(session, view, now, sale=True)
 
 
-def commit_key(reservation_id: str, sku: str) -> str:
-    """The ledger key of a committed line; hashed when it would not fit the key column."""
-    key = f"{reservation_id}#commit#{sku}"
-    if len(key) <= MAX_KEY_LENGTH:
-        return key
-    return "commit#" + hashlib.sha256(f"{reservation_id}\0{sku}".encode()).hexdigest()
-
-
 async def get(session: AsyncSession, tenant_id: str, reservation_id: str) -> ReservationView | None:
     """The reservation with its lines, or None."""
     row = (
@@ -485,17 +380,23 @@ async def _record(session: AsyncSession, steps: Sequence[_Step]) -> list[Level]:
 def reservation_expired_event(view: ReservationView, now: datetime) -> OutgoingEvent:
     """The `inventory.reservation_expired` outbox event of an expired reservation."""
     payload = events.pb.ReservationExpired(reservation=convert.reservation_to_pb(view))
-    envelope = events.new_envelope(
-        payload,
-        tenant_id=view.tenant_id,
-        store_id=view.store_id,
-        correlation_id=current_correlation_id() or "",
-        occurred_at=now,
-    )
-    return OutgoingEvent(
-        event_id=envelope.event_id,
-        event_type=envelope.event_type,
-        routing_key=envelope.event_type,
-        body=envelope.SerializeToString(),
-        partition_key=f"{view.tenant_id}/{view.store_id}",
-    )
+    return journal.outgoing(payload, view.tenant_id, view.store_id, now)
+
+
+__all__ = [
+    "DEFAULT_TTL",
+    "MAX_HOLD",
+    "MAX_LINES",
+    "ReservationView",
+    "ReserveCommand",
+    "ReserveResult",
+    "Shortage",
+    "State",
+    "commit",
+    "commit_key",
+    "get",
+    "release",
+    "reservation_expired_event",
+    "reserve",
+    "validate_reserve",
+]

@@ -1,0 +1,1 @@
+"""Benchmarks run as processes against real PostgreSQL and RabbitMQ; see docs/benchmarks.md."""

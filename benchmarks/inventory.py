@@ -1,0 +1,288 @@
+"""Inventory benchmark: ApplyMovements and WatchStock against a bare grpc.aio baseline.
+
+Run from the repository root (about 3 minutes; `--quick` takes about 35 s):
+
+    .venv/bin/python -m benchmarks.inventory
+
+It creates a fresh PostgreSQL database, runs `posgate serve inventory` and the echo baseline
+(`benchmarks/echo_server.py`) as separate processes, drives both from this process with the same
+client set-up, prints one table and removes what it created. Figures are printed, never
+asserted; docs/benchmarks.md explains each one and what limits it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import aio_pika
+from sqlalchemy.engine import make_url
+
+from benchmarks import database
+from benchmarks.cpu import CpuMeter, CpuSource, busy_cores, matching_seconds
+from benchmarks.fanout import FanoutResult, measure_fanout
+from benchmarks.figures import Phase, Results, phase_notes, rows
+from benchmarks.load import applying, closed_loop, open_clients
+from benchmarks.processes import Child, free_port, wait_serving
+from benchmarks.report import machine_facts, table
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how hard each phase runs."""
+
+    warmup_s: float
+    duration_s: float
+    concurrency: int
+    channels: int
+    batch_size: int
+    batch_callers: int
+    streams: int
+    open_timeout_s: float
+    budget_s: float
+
+
+FULL = Plan(2, 10, 64, 4, 1000, 4, 10_000, 90, 300)
+QUICK = Plan(0.5, 2, 64, 4, 1000, 4, 500, 20, 150)
+
+
+PG_BACKGROUND = ("walwriter", "checkpointer", "background writer", "autovacuum", "logical replication")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Where the dependencies are and what this run is called."""
+
+    pg: database.Server
+    amqp_url: str
+    run_id: str
+    token: str
+    log_dir: Path
+    server_log_level: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """A running server: its process, its port, and whose CPU time counts as its cost."""
+
+    pid: int
+    port: int
+    sources: Mapping[str, CpuSource]
+    rss_kib: Callable[[], int]
+    commits: Callable[[], Awaitable[int]] | None = None
+
+
+async def load_phase(target: Target, setup: Setup, plan: Plan, *, tenant: str, per_call: int) -> Phase:
+    """Closed-loop ApplyMovements with the same client set-up for every server."""
+    clients = open_clients(f"127.0.0.1:{target.port}", setup.token, plan.channels)
+    meter = CpuMeter(target.sources)
+    callers = plan.concurrency if per_call == 1 else plan.batch_callers
+    commits = target.commits
+
+    async def window_start() -> int:
+        await asyncio.sleep(plan.warmup_s)
+        meter.start()
+        return await commits() if commits else 0
+
+    try:
+        starting = asyncio.create_task(window_start())
+        load = await closed_loop(
+            clients,
+            applying(tenant, per_call),
+            concurrency=callers,
+            warmup_s=plan.warmup_s,
+            duration_s=plan.duration_s,
+        )
+        cpu = meter.stop()
+        committed = (await commits() - await starting) if commits else None
+        return Phase(load, cpu, None if committed is None else committed / plan.duration_s)
+    finally:
+        for client in clients:
+            await client.close()
+
+
+async def fanout_phase(target: Target, setup: Setup, plan: Plan) -> FanoutResult:
+    """WatchStock fan-out with the same client set-up for every server."""
+    return await measure_fanout(
+        f"127.0.0.1:{target.port}",
+        setup.token,
+        target.rss_kib,
+        target.sources,
+        streams=plan.streams,
+        open_timeout_s=plan.open_timeout_s,
+    )
+
+
+@asynccontextmanager
+async def echo_server(setup: Setup) -> AsyncIterator[Target]:
+    """A fresh echo baseline process."""
+    port = free_port()
+    child = Child("echo", ["-m", "benchmarks.echo_server", "--port", str(port)], {}, setup.log_dir)
+    try:
+        await wait_serving(child, port, health=False)
+        yield Target(child.pid, port, {"server": child.cpu_seconds}, child.rss_kib)
+    finally:
+        child.stop()
+
+
+@asynccontextmanager
+async def inventory_server(setup: Setup, database_url: str) -> AsyncIterator[Target]:
+    """A fresh `posgate serve inventory` with production settings: PostgreSQL, RabbitMQ, a token."""
+    port = free_port()
+    env = {
+        "POSGATE_DATABASE_URL": database_url,
+        "POSGATE_EVENT_TRANSPORT": "rabbitmq",
+        "POSGATE_AMQP_URL": setup.amqp_url,
+        "POSGATE_EVENTS_EXCHANGE": f"{setup.run_id}.events",
+        "POSGATE_DEAD_LETTER_EXCHANGE": f"{setup.run_id}.dlx",
+        "POSGATE_INVENTORY_PORT": str(port),
+        "POSGATE_AUTH_TOKENS": setup.token,
+        "POSGATE_LOG_LEVEL": setup.server_log_level,
+    }
+    child = Child("inventory", ["-m", "posgate.cli", "serve", "inventory"], env, setup.log_dir)
+    sources = {
+        "server": child.cpu_seconds,
+        # PostgreSQL names each backend `postgres: <user> <database> ...`.
+        "postgres": matching_seconds(f" {make_url(database_url).database} "),
+        "pg-background": matching_seconds(*(f"postgres: {p}" for p in PG_BACKGROUND)),
+        "rabbitmq": matching_seconds("beam.smp"),
+    }
+    try:
+        await wait_serving(child, port, health=True)
+        yield Target(
+            child.pid, port, sources, child.rss_kib, partial(database.commits, setup.pg, database_url)
+        )
+    finally:
+        child.stop()
+
+
+async def run(setup: Setup, plan: Plan) -> Results:
+    """Every phase, in order; each server process is fresh for its fan-out (clean memory figures)."""
+    print("echo baseline: ApplyMovements ...", flush=True)
+    async with echo_server(setup) as echo:
+        echo_single = await load_phase(echo, setup, plan, tenant="echo", per_call=1)
+        echo_batched = await load_phase(echo, setup, plan, tenant="echo", per_call=plan.batch_size)
+    print(f"echo baseline: WatchStock, {plan.streams:,} streams ...", flush=True)
+    async with echo_server(setup) as echo:
+        echo_fanout = await fanout_phase(echo, setup, plan)
+    async with database.fresh_database(setup.pg) as url:
+        print("inventory: ApplyMovements ...", flush=True)
+        async with inventory_server(setup, url) as server:
+            single = await load_phase(server, setup, plan, tenant="unary", per_call=1)
+            batched = await load_phase(server, setup, plan, tenant="batched", per_call=plan.batch_size)
+        committed = {t: await database.movement_count(setup.pg, url, t) for t in ("unary", "batched")}
+        print(f"inventory: WatchStock, {plan.streams:,} streams ...", flush=True)
+        async with inventory_server(setup, url) as server:
+            fanout = await fanout_phase(server, setup, plan)
+    return Results(echo_single, echo_batched, echo_fanout, single, batched, fanout, committed)
+
+
+async def delete_topology(setup: Setup) -> None:
+    """Remove the exchanges and the queue this run's servers declared (best effort)."""
+    try:
+        connection = await aio_pika.connect(setup.amqp_url, timeout=5)
+    except (OSError, aio_pika.exceptions.AMQPError, TimeoutError):
+        return
+    async with connection:
+        for kind, name in (
+            ("queue", f"{setup.run_id}.dlx.queue"),
+            ("exchange", f"{setup.run_id}.dlx"),
+            ("exchange", f"{setup.run_id}.events"),
+        ):
+            channel = await connection.channel()
+            with suppress(aio_pika.exceptions.AMQPError):
+                await (channel.queue_delete(name) if kind == "queue" else channel.exchange_delete(name))
+
+
+async def main_async(setup: Setup, plan: Plan) -> None:
+    """Print the facts, run every phase within the time budget, print the table, clean up."""
+    print("\n".join(machine_facts(await database.durability(setup.pg))), flush=True)
+    other = await busy_cores()
+    print(f"before run  {other:.2f} of {os.cpu_count()} cores busy with other work", flush=True)
+    if other > 0.2:
+        print("            WARNING: the machine is not idle; the figures below will be lower", flush=True)
+    try:
+        results = await asyncio.wait_for(run(setup, plan), plan.budget_s)
+    finally:
+        await delete_topology(setup)
+    print()
+    print("\n".join(phase_notes(results)))
+    print()
+    print(
+        table(
+            rows(
+                results,
+                concurrency=plan.concurrency,
+                batch_size=plan.batch_size,
+                batch_callers=plan.batch_callers,
+                streams=plan.streams,
+            )
+        )
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.inventory",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: 2 s per phase, 500 streams")
+    parser.add_argument("--streams", type=int, help="WatchStock streams (default 10,000; 500 with --quick)")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("POSGATE_BENCH_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server (a user allowed to create databases); env POSGATE_BENCH_POSTGRES",
+    )
+    parser.add_argument(
+        "--amqp",
+        default=os.environ.get("POSGATE_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672/"),
+        help="RabbitMQ URL; env POSGATE_BENCH_AMQP",
+    )
+    parser.add_argument("--server-log-level", default="INFO", help="POSGATE_LOG_LEVEL of the service")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m benchmarks.inventory`."""
+    args = parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    if args.streams:
+        plan = dataclasses.replace(plan, streams=args.streams)
+    run_id = f"posgate_bench_{uuid.uuid4().hex[:10]}"
+    log_dir = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
+    setup = Setup(
+        database.Server.from_url(args.postgres),
+        args.amqp,
+        run_id,
+        f"bench-{uuid.uuid4().hex}",
+        log_dir,
+        args.server_log_level,
+    )
+    finished = False
+    try:
+        asyncio.run(main_async(setup, plan))
+        finished = True
+    finally:
+        if finished and not args.keep_logs:
+            shutil.rmtree(log_dir, ignore_errors=True)
+        else:
+            print(f"child process logs: {log_dir}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

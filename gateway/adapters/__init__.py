@@ -1,0 +1,1 @@
+"""Vendor adapters: one folder per vendor, pure functions, registered in `registry`."""

@@ -1,0 +1,1 @@
+"""Unit tests of the vendor adapters and the contract every one of them honours."""

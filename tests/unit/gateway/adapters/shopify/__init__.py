@@ -1,0 +1,1 @@
+"""Shopify adapter tests and recorded Shopify webhook deliveries."""

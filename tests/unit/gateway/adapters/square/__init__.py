@@ -1,0 +1,1 @@
+"""Square adapter tests and recorded Square webhook notifications."""

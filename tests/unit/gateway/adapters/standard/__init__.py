@@ -1,0 +1,1 @@
+"""Tests of posgate's own Standard Webhooks endpoint and its recorded partner payloads."""

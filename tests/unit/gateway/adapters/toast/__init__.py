@@ -1,0 +1,1 @@
+"""Toast adapter tests and recorded stock and menus webhooks."""

@@ -1,0 +1,1 @@
+"""Zettle adapter tests and recorded Pusher API webhooks."""

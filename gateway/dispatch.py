@@ -1,0 +1,230 @@
+"""Sends stored commands to the services: claim due ones, send, mark; retry with backoff.
+
+A claim leases rows (pushes `next_attempt_at` past the send timeout) in a short transaction,
+so the database is not held while a service answers; on PostgreSQL the claim takes `FOR
+UPDATE SKIP LOCKED`, so dispatchers in several processes never claim the same row. A
+dispatcher that dies mid-send leaves its rows leased; they become due again when the lease
+ends and are sent again, which the services' idempotency keys turn into a no-op. Order across
+commands is not guaranteed: stock counts are applied by version and movements commute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import Row, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from posgate.bus.retry import Backoff, describe_error
+from posgate.gateway.pipeline import record_failure
+from posgate.gateway.tables import CommandState, FailureClass, commands, raw_payloads
+
+log = logging.getLogger(__name__)
+
+
+class SendError(Exception):
+    """A send that did not succeed; subclasses say whether to retry."""
+
+
+class TransientSendError(SendError):
+    """The service may accept the same command later (unavailable, timed out)."""
+
+
+class PermanentSendError(SendError):
+    """The service refused the command; sending it again cannot help."""
+
+
+class ItemsRejected(SendError):
+    """The service took the command but rejected some of its items (recorded, not retried)."""
+
+    def __init__(self, details: Sequence[str]) -> None:
+        """`details` names each rejected item and the service's reason."""
+        super().__init__("; ".join(details))
+        self.details = tuple(details)
+
+
+class CommandSender(Protocol):
+    """Delivers one stored command to its service."""
+
+    async def send(self, target: str, body: bytes, idempotency_key: str) -> None:
+        """Send; raise `TransientSendError`, `PermanentSendError` or `ItemsRejected`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    id: int
+    target: str
+    body: bytes
+    idempotency_key: str
+    attempts: int
+    tenant_id: str
+    store_id: str
+    raw_payload_id: int
+    provider: str
+    topic: str
+
+
+class Dispatcher:
+    """Dispatches due pending commands through `senders`, keyed by gRPC service name."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        senders: Mapping[str, CommandSender],
+        *,
+        max_attempts: int = 8,
+        backoff: Backoff | None = None,
+        batch: int = 64,
+        lease: timedelta = timedelta(seconds=60),
+        poll_interval: float = 0.2,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        """Create a dispatcher; `lease` must exceed the senders' call timeout."""
+        self._sessions = sessions
+        self._senders = dict(senders)
+        self._max_attempts = max_attempts
+        self._backoff = backoff or Backoff(base_s=0.5, cap_s=300.0)
+        self._batch = batch
+        self._lease = lease
+        self._poll_interval = poll_interval
+        self._clock = clock
+        self._stopping = asyncio.Event()
+
+    async def dispatch_due(self) -> int:
+        """Claim, send and settle one batch of due commands; returns how many were claimed."""
+        claimed = await self._claim()
+        if not claimed:
+            return 0
+        outcomes = await asyncio.gather(*(self._send(command) for command in claimed))
+        async with self._sessions() as session:
+            for command, error in zip(claimed, outcomes, strict=True):
+                await self._settle(session, command, error)
+            await session.commit()
+        return len(claimed)
+
+    async def _claim(self) -> list[_Claimed]:
+        now = self._clock()
+        async with self._sessions() as session:
+            query = (
+                select(commands, raw_payloads.c.provider, raw_payloads.c.topic)
+                .join(raw_payloads, raw_payloads.c.id == commands.c.raw_payload_id)
+                .where(commands.c.state == CommandState.PENDING, commands.c.next_attempt_at <= now)
+                .where(or_(*(commands.c.target.startswith(f"{service}/") for service in self._senders)))
+                .order_by(commands.c.next_attempt_at, commands.c.id)
+                .limit(self._batch)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(of=commands, skip_locked=True)
+            rows = (await session.execute(query)).all()
+            if not rows:
+                return []
+            await session.execute(
+                update(commands)
+                .where(commands.c.id.in_([row.id for row in rows]))
+                .values(attempts=commands.c.attempts + 1, next_attempt_at=now + self._lease)
+            )
+            await session.commit()
+        return [_claimed(row) for row in rows]
+
+    async def _send(self, command: _Claimed) -> Exception | None:
+        sender = self._senders[command.target.split("/", 1)[0]]
+        try:
+            await sender.send(command.target, command.body, command.idempotency_key)
+        except Exception as error:
+            return error
+        return None
+
+    async def _settle(self, session: AsyncSession, command: _Claimed, error: Exception | None) -> None:
+        now = self._clock()
+        row = update(commands).where(commands.c.id == command.id)
+        if error is None or isinstance(error, ItemsRejected):
+            await session.execute(
+                row.values(state=CommandState.DISPATCHED, dispatched_at=now, last_error=None)
+            )
+            if isinstance(error, ItemsRejected):
+                await self._record(session, command, "items_rejected", "\n".join(error.details), now)
+            return
+        detail = describe_error(error)
+        if isinstance(error, PermanentSendError) or command.attempts >= self._max_attempts:
+            await session.execute(row.values(state=CommandState.DEAD, last_error=detail))
+            reason = "rejected" if isinstance(error, PermanentSendError) else "attempts_exhausted"
+            await self._record(session, command, reason, detail, now)
+            log.warning("command %d is dead after %d attempts: %s", command.id, command.attempts, detail)
+            return
+        retry_at = now + timedelta(seconds=self._backoff.delay(command.attempts))
+        await session.execute(row.values(next_attempt_at=retry_at, last_error=detail))
+
+    async def _record(
+        self, session: AsyncSession, command: _Claimed, reason: str, detail: str, now: datetime
+    ) -> None:
+        await record_failure(
+            session,
+            failure_class=FailureClass.PROCESSING,
+            reason=reason,
+            detail=f"{command.target}: {detail}",
+            provider=command.provider,
+            topic=command.topic,
+            raw_payload_id=command.raw_payload_id,
+            command_id=command.id,
+            tenant_id=command.tenant_id,
+            store_id=command.store_id or None,
+            now=now,
+        )
+
+    async def run(self) -> None:
+        """Dispatch until `stop()`; back off while the database fails."""
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                claimed = await self.dispatch_due()
+            except Exception as error:
+                failures += 1
+                log.warning("dispatcher round failed: %s", describe_error(error))
+                await _wait(self._stopping, self._backoff.delay(failures))
+                continue
+            failures = 0
+            if claimed < self._batch:
+                await _wait(self._stopping, self._poll_interval)
+
+    def stop(self) -> None:
+        """Ask `run()` to return after the round in progress."""
+        self._stopping.set()
+
+
+async def release_awaiting(session: AsyncSession, service: str, now: datetime) -> int:
+    """Make the `awaiting_service` commands of a newly dispatchable service pending."""
+    result = await session.execute(
+        update(commands)
+        .where(commands.c.state == CommandState.AWAITING_SERVICE, commands.c.target.startswith(f"{service}/"))
+        .values(state=CommandState.PENDING, next_attempt_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _wait(event: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), timeout=seconds)
+    except TimeoutError:
+        return
+
+
+def _claimed(row: Row[tuple[object, ...]]) -> _Claimed:
+    values = row._mapping
+    return _Claimed(
+        id=int(values["id"]),
+        target=str(values["target"]),
+        body=bytes(values["body"]),
+        idempotency_key=str(values["idempotency_key"]),
+        attempts=int(values["attempts"]) + 1,
+        tenant_id=str(values["tenant_id"]),
+        store_id=str(values["store_id"] or ""),
+        raw_payload_id=int(values["raw_payload_id"]),
+        provider=str(values["provider"]),
+        topic=str(values["topic"]),
+    )

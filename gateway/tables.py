@@ -1,0 +1,142 @@
+"""The gateway's tables: raw deliveries, de-duplication keys, commands, failures, mappings.
+
+Every delivery is kept as received (minus credential headers) so that any failure can be
+inspected and replayed through the current adapter and mappings.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from posgate.db.tables import Id, UtcDateTime, metadata
+
+
+class Outcome:
+    """What became of a raw delivery (`gw_raw_payloads.outcome`)."""
+
+    RECEIVED = "received"
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+
+
+class CommandState:
+    """Lifecycle of a stored command (`gw_commands.state`)."""
+
+    PENDING = "pending"
+    DISPATCHED = "dispatched"
+    DEAD = "dead"
+    # Its target service has no dispatcher yet; kept until one arrives, never dropped.
+    AWAITING_SERVICE = "awaiting_service"
+
+
+class FailureClass:
+    """The failure classes of the design's gateway pipeline."""
+
+    AUTH = "auth"
+    MAPPING = "mapping"
+    VALIDATION = "validation"
+    PROCESSING = "processing"
+    DUPLICATE = "duplicate"
+
+
+class MappingKind:
+    """What a mapping row translates (`gw_mappings.kind`)."""
+
+    TENANT = "tenant"
+    STORE = "store"
+    SKU = "sku"
+
+
+raw_payloads = Table(
+    "gw_raw_payloads",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("provider", String(64), nullable=False),
+    Column("topic", String(64), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("merchant_id", String(255), nullable=True),
+    Column("tenant_id", String(255), nullable=True),
+    Column("store_id", String(255), nullable=True),
+    Column("dedupe_key", String(128), nullable=True),
+    Column("outcome", String(16), nullable=False),
+)
+Index("ix_gw_raw_payloads_provider_received", raw_payloads.c.provider, raw_payloads.c.received_at)
+
+# One row per accepted event: the first delivery claims its key; later ones are duplicates.
+dedupe_keys = Table(
+    "gw_dedupe_keys",
+    metadata,
+    Column("provider", String(64), nullable=False),
+    Column("dedupe_key", String(128), nullable=False),
+    Column("raw_payload_id", BigInteger, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("provider", "dedupe_key", name="uq_gw_dedupe_keys_provider_key"),
+)
+
+commands = Table(
+    "gw_commands",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("raw_payload_id", BigInteger, nullable=False),
+    Column("target", String(255), nullable=False),
+    Column("idempotency_key", String(255), nullable=False, unique=True),
+    Column("tenant_id", String(255), nullable=False),
+    Column("store_id", String(255), nullable=False, default=""),
+    Column("body", LargeBinary, nullable=False),
+    Column("state", String(24), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("dispatched_at", UtcDateTime, nullable=True),
+)
+Index("ix_gw_commands_due", commands.c.state, commands.c.next_attempt_at, commands.c.id)
+Index("ix_gw_commands_raw_payload", commands.c.raw_payload_id)
+
+failures = Table(
+    "gw_failures",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("raw_payload_id", BigInteger, nullable=True),
+    Column("command_id", BigInteger, nullable=True),
+    Column("failure_class", String(16), nullable=False),
+    Column("reason", String(128), nullable=False),
+    Column("detail", Text, nullable=False, default=""),
+    Column("provider", String(64), nullable=False),
+    Column("topic", String(64), nullable=False, default=""),
+    Column("tenant_id", String(255), nullable=True),
+    Column("store_id", String(255), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("replayed_at", UtcDateTime, nullable=True),
+    Column("resolved", Boolean, nullable=False, default=False),
+)
+Index("ix_gw_failures_open", failures.c.resolved, failures.c.failure_class, failures.c.created_at)
+
+mappings = Table(
+    "gw_mappings",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("provider", String(64), nullable=False),
+    Column("merchant_id", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("vendor_id", String(255), nullable=False),
+    Column("canonical_id", String(255), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("provider", "merchant_id", "kind", "vendor_id", name="uq_gw_mappings_vendor_id"),
+)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -14,6 +14,14 @@ class EventTransport(StrEnum):
 
     INPROCESS = "inprocess"
     RABBITMQ = "rabbitmq"
+
+
+class WebhookCredential(BaseModel):
+    """Secrets one tenant's account with a provider signs webhooks with (several: rotation)."""
+
+    provider: str
+    tenant: str
+    secrets: list[SecretStr]
 
 
 class Settings(BaseSettings):
@@ -58,8 +66,37 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(5.0, ge=0, description="Seconds in-flight RPCs get on SIGTERM.")
     health_probe_interval_s: float = Field(1.0, gt=0, description="How often dependency health is probed.")
     log_level: str = Field("INFO", description="Python logging level.")
+    gateway_http_host: str = Field("127.0.0.1", description="Interface the gateway's HTTP server binds to.")
+    gateway_http_port: int = Field(
+        8080, ge=0, le=65535, description="HTTP port of the gateway (webhooks, admin)."
+    )
+    webhook_credentials: list[WebhookCredential] = Field(
+        default_factory=list,
+        description="JSON list of {provider, tenant, secrets}: who may post webhooks for which tenant.",
+    )
+    admin_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma-separated bearer tokens for the gateway's admin API."
+    )
+    webhook_max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest webhook body accepted (413 above)."
+    )
+    webhook_rate_per_s: float = Field(1000.0, gt=0, description="Sustained webhooks per second per provider.")
+    webhook_burst: int = Field(
+        2000, ge=1, description="Webhooks a provider may send in a burst above the rate."
+    )
+    webhook_ip_allowlist: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="JSON {provider: [CIDR, ...]}; a provider listed only from those networks.",
+    )
+    inventory_target: str = Field(
+        "127.0.0.1:50051", description="host:port the gateway sends inventory commands to."
+    )
+    internal_token: SecretStr | None = Field(
+        None, description="Bearer token the gateway presents to services."
+    )
+    dispatch_max_attempts: int = Field(10, ge=1, description="Sends of a command before it is dead-lettered.")
 
-    @field_validator("auth_tokens", mode="before")
+    @field_validator("auth_tokens", "admin_tokens", mode="before")
     @classmethod
     def _split_tokens(cls, raw: object) -> object:
         if isinstance(raw, str):

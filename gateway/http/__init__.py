@@ -1,0 +1,1 @@
+"""The gateway's HTTP surface: vendor webhooks, bulk imports and the admin API (ASGI)."""

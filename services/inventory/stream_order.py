@@ -34,6 +34,18 @@ class Tenant:
     wide: set[Subscriber] = field(default_factory=set)
     wide_ready: int = 0
 
+    def track(self, store_id: str) -> TrackedStore:
+        """The store's tracking, started if new: from 0 under a ready tenant-wide stream.
+
+        Stores stay tracked while a tenant-wide stream lives, so a store new to the hub is one
+        a ready stream's read did not see: it had no change then, and that stream needs them
+        all. Without a ready one, the first read attached says where tracking starts.
+        """
+        store = self.stores.get(store_id)
+        if store is None:
+            store = self.stores[store_id] = TrackedStore(self, store_id, last=0 if self.wide_ready else None)
+        return store
+
 
 @dataclass(eq=False, slots=True)
 class TrackedStore:

@@ -20,7 +20,7 @@ from posgate.contracts import inventory
 from posgate.errors import Unavailable
 from posgate.services.inventory import journal, stream_log
 from posgate.services.inventory.stream_log import Item
-from posgate.services.inventory.stream_order import Sequencer, Tenant, TrackedStore
+from posgate.services.inventory.stream_order import Sequencer, Tenant
 from posgate.services.inventory.stream_subscriber import Subscriber
 
 log = logging.getLogger(__name__)
@@ -83,10 +83,7 @@ class StockHub:
             tenant = self._tenants.get(tenant_id)
             if tenant is None:
                 continue
-            store = tenant.stores.get(store_id)
-            if store is None and tenant.wide_ready:
-                # Every store a ready tenant-wide stream saw is tracked: this one is newer.
-                store = tenant.stores[store_id] = TrackedStore(tenant, store_id, last=0)
+            store = tenant.track(store_id) if tenant.wide_ready else tenant.stores.get(store_id)
             if store is not None and store.last is not None and last > store.last:
                 self._order.catch_up(store, last)
 
@@ -156,10 +153,7 @@ class StockHub:
             tenant.wide.add(subscriber)
             return
         for store_id in subscriber.stores:
-            store = tenant.stores.get(store_id)
-            if store is None:
-                store = tenant.stores[store_id] = TrackedStore(tenant, store_id, last=None)
-            store.subscribers.add(subscriber)
+            tenant.track(store_id).subscribers.add(subscriber)
 
     def _unregister(self, subscriber: Subscriber) -> None:
         tenant = self._tenants.get(subscriber.tenant_id)
@@ -185,10 +179,8 @@ class StockHub:
         tenant = self._tenants[subscriber.tenant_id]
         seen = initial.sequences
         for store_id, last in seen.items():
-            store = tenant.stores.get(store_id)
-            if store is None:
-                # Only a tenant-wide read names stores it did not register.
-                store = tenant.stores[store_id] = TrackedStore(tenant, store_id, last=None)
+            # Registered, or (only a tenant-wide read names others) tracked now.
+            store = tenant.track(store_id)
             if store.last is None:
                 self._order.initialise(store, last)
         if subscriber.stores is None:
@@ -220,12 +212,4 @@ class StockHub:
         return tenant is not None and (bool(tenant.wide) or store_id in tenant.stores)
 
     def _accept(self, tenant_id: str, item: Item) -> None:
-        tenant = self._tenants[tenant_id]
-        store = tenant.stores.get(item.store_id)
-        if store is None:
-            # First sight of a store under tenant-wide streams: a ready one's read did not see
-            # it (every store it saw is tracked), so it starts at 0; else the first read decides.
-            store = tenant.stores[item.store_id] = TrackedStore(
-                tenant, item.store_id, last=0 if tenant.wide_ready else None
-            )
-        self._order.accept(store, item)
+        self._order.accept(self._tenants[tenant_id].track(item.store_id), item)

@@ -15,7 +15,7 @@ from posgate.contracts import events, inventory
 from posgate.db.engine import create_engine, session_factory
 from posgate.db.tables import outbox
 from posgate.errors import ResourceExhausted
-from posgate.services.inventory import convert, journal, ledger
+from posgate.services.inventory import convert, journal, ledger, stream_log
 from posgate.services.inventory.domain import Kind, Level, MovementCommand, Position
 from posgate.services.inventory.streams import StockHub
 
@@ -287,6 +287,58 @@ async def test_streams_leave_nothing_behind(sessions, hub) -> None:
     assert hub.subscriber_count() == 0 and hub.tracked_stores() == 0
 
 
+@pytest.mark.parametrize("stores", [{"store_ids": ["s1"]}, {}], ids=["named", "tenant-wide"])
+async def test_a_stream_whose_read_waits_behind_commits_starts_after_them(
+    sessions, hub, monkeypatch, stores
+) -> None:
+    # As on SQLite, where the read waits for the write lock: every change is committed and
+    # published after the stream registered but before its read, which then sees them all.
+    book = Ledger(sessions)
+    early = Stream(hub, tenant_id="t1", store_ids=["s1"])
+    await early.snapshot()
+    reading, gate = asyncio.Event(), asyncio.Event()
+    read_initial = stream_log.read_initial
+
+    async def held_read(*args, **kwargs) -> stream_log.InitialRead:
+        reading.set()  # the stream registered: it reads after that
+        await gate.wait()
+        return await read_initial(*args, **kwargs)
+
+    monkeypatch.setattr(stream_log, "read_initial", held_read)
+    late = Stream(hub, tenant_id="t1", **stores)
+    snapshot = asyncio.ensure_future(late.snapshot())
+    await reading.wait()
+    for _ in range(3):
+        hub.publish(await book.move(("s1", "a", 1)))
+    gate.set()
+    _, sequences = await snapshot
+    assert sequences == {"s1": 3}, "the read saw every commit: the stream is live at 3"
+    hub.publish(await book.move(("s1", "a", 1)))
+    assert seqs(await late.changes(1)) == [("s1", 4)]
+    assert seqs(await early.changes(4)) == [("s1", n) for n in range(1, 5)]
+    assert await late.silent() and await early.silent()
+
+
+@pytest.mark.parametrize("second", [{"store_ids": ["s3"]}, {}], ids=["named", "tenant-wide"])
+async def test_a_store_first_read_after_a_wide_stream_is_live_reaches_it_from_the_start(
+    sessions, hub, second
+) -> None:
+    book = Ledger(sessions)
+    wide = Stream(hub, tenant_id="t1")
+    assert await wide.snapshot() == ([], {})  # live; s3 has no change yet
+    first = await book.move(("s3", "a", 1))  # committed, not yet published
+    # Another stream's read is the hub's first sight of s3: it must not start s3 at 1.
+    other = Stream(hub, tenant_id="t1", **second)
+    _, sequences = await other.snapshot()
+    assert sequences == {"s3": 1}
+    hub.publish(first)
+    hub.publish(await book.move(("s3", "a", 1)))
+    assert seqs(await wide.changes(1)) == [("s3", 1)]
+    assert seqs(await wide.changes(1)) == [("s3", 2)]
+    assert seqs(await other.changes(1)) == [("s3", 2)]
+    assert await wide.silent() and await other.silent()
+
+
 async def test_streams_starting_during_concurrent_commits_see_each_change_once(sessions, hub) -> None:
     book = Ledger(sessions)
 
@@ -303,9 +355,11 @@ async def test_streams_starting_during_concurrent_commits_see_each_change_once(s
             if message.WhichOneof("update") == "snapshot":
                 for store, last in message.snapshot.store_sequences.items():
                     seen.setdefault(store, []).append(last)
-                continue
-            # A store absent from the snapshot had no change yet: its stream starts at 1.
-            seen.setdefault(message.change.level.key.store_id, [0]).append(message.change.level.sequence)
+            else:
+                # A store absent from the snapshot had no change yet: its stream starts at 1.
+                change = message.change
+                seen.setdefault(change.level.key.store_id, [0]).append(change.level.sequence)
+            # A read that waited for the last commit ends at 41 with the snapshot alone.
             if len(seen) == 2 and all(s[-1] == 41 for s in seen.values()):
                 await stream.close()
                 return seen

@@ -1,16 +1,136 @@
-"""Wires the gateway process.
+"""Wires the gateway process: gRPC health, the webhook HTTP server, and the command dispatcher.
 
-The gateway's vendor endpoints (REST, SOAP, MQTT) arrive with their own issues; today the
-process serves the standard health and reflection services over gRPC, so probes and
-operators see it, and runs the outbox relay that every process runs.
+The gRPC server serves the standard health and reflection services, so probes and operators
+see the process. Beside it, uvicorn serves the ASGI app (`posgate.gateway.http.app`) on
+`gateway_http_host:gateway_http_port`, and a dispatcher sends stored commands to the
+inventory service, woken by each accepted delivery and polling for retries and for commands
+left by a gateway that died before sending them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+
+from posgate.bus.retry import Backoff, describe_error
+from posgate.clients.inventory import InventoryClient
 from posgate.components import Component, Dependencies
+from posgate.contracts import inventory
+from posgate.gateway import mappings
+from posgate.gateway.adapters.registry import ADAPTERS
+from posgate.gateway.dispatch import Dispatcher
+from posgate.gateway.http.app import build_app
+from posgate.gateway.http.context import GatewayContext
+from posgate.gateway.http.security import DEV_PROVIDER, DEV_TENANT, WebhookGuard
+from posgate.gateway.http.server import HttpServer
+from posgate.gateway.senders import InventorySender
+from posgate.gateway.tables import MappingKind
 from posgate.runtime.server import ComponentSpec
+
+log = logging.getLogger(__name__)
+
+DISPATCH_LEASE = timedelta(seconds=15)
+DEV_MERCHANT = "dev-merchant"
+# What the README's curl example posts: merchant dev-merchant, store dev-store, item dev-item.
+DEV_MAPPINGS = (
+    mappings.MappingEntry(DEV_PROVIDER, DEV_MERCHANT, MappingKind.TENANT, "", DEV_TENANT),
+    mappings.MappingEntry(DEV_PROVIDER, DEV_MERCHANT, MappingKind.STORE, "dev-store", "store-1"),
+    mappings.MappingEntry(DEV_PROVIDER, DEV_MERCHANT, MappingKind.SKU, "dev-item", "SKU-1"),
+)
+
+
+class DispatchLoop:
+    """Runs a `Dispatcher` until stopped: at once when woken, else every `poll_s` seconds."""
+
+    def __init__(self, dispatcher: Dispatcher, poll_s: float = 0.2) -> None:
+        """Drive `dispatcher`."""
+        self._dispatcher = dispatcher
+        self._poll_s = poll_s
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._backoff = Backoff(base_s=0.2, cap_s=5.0)
+
+    def wake(self) -> None:
+        """Dispatch now (called after commands were committed)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Dispatch rounds until `stop()`; back off while the database fails."""
+        failures = 0
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                claimed = await self._dispatcher.dispatch_due()
+            except Exception as error:
+                failures += 1
+                log.warning("dispatch round failed: %s", describe_error(error))
+                await self._pause(self._backoff.delay(failures))
+                continue
+            failures = 0
+            if not claimed:
+                await self._pause(self._poll_s)
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+
+    def stop(self) -> None:
+        """End `run()` after the round in progress."""
+        self._stopping = True
+        self._wake.set()
 
 
 def component(deps: Dependencies) -> Component:
-    """The gateway component: health and reflection only, until the vendor endpoints land."""
-    return Component(ComponentSpec(name="gateway", registrations=[], service_names=[], probes=deps.probes()))
+    """The gateway component: health over gRPC, webhooks over HTTP, dispatch to the services."""
+    settings = deps.settings
+    token = settings.internal_token.get_secret_value() if settings.internal_token else None
+    client = InventoryClient.connect(settings.inventory_target, token=token)
+    dispatcher = Dispatcher(
+        deps.sessions,
+        {inventory.SERVICE_NAME: InventorySender(client)},
+        max_attempts=settings.dispatch_max_attempts,
+        # Longer than the client's 10 s call timeout, short enough that commands a killed
+        # gateway had in flight are sent again by its successor within seconds.
+        lease=DISPATCH_LEASE,
+    )
+    loop = DispatchLoop(dispatcher)
+    ctx = GatewayContext(settings, deps.sessions, ADAPTERS, wake_dispatcher=loop.wake)
+    app = build_app(ctx)
+    # Built now, not on the first request, so a malformed allow-list fails the start.
+    app.state.webhook_guard = WebhookGuard.from_settings(settings)
+    http = HttpServer(
+        app, settings.gateway_http_host, settings.gateway_http_port, grace_s=settings.shutdown_grace_s
+    )
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        if settings.dev_mode and not settings.webhook_credentials:
+            await _use_dev_credential(deps)
+        await http.start()
+        tasks.append(asyncio.create_task(loop.run(), name="gateway-dispatch"))
+        print(f"posgate gateway: HTTP listening on {settings.gateway_http_host}:{http.port}", flush=True)
+
+    async def stop() -> None:
+        await http.stop()
+        loop.stop()
+        await asyncio.gather(*tasks)
+        await client.close()
+
+    spec = ComponentSpec(name="gateway", registrations=[], service_names=[], probes=deps.probes())
+    return Component(spec, start, stop)
+
+
+async def _use_dev_credential(deps: Dependencies) -> None:
+    async with deps.sessions() as session:
+        await mappings.upsert(session, DEV_MAPPINGS, datetime.now(UTC))
+        await session.commit()
+    log.warning(
+        "DEV MODE: no webhook_credentials configured; accepting the PUBLIC dev credential of "
+        "the README (provider %s, tenant %s) and mapping merchant %s. Never use it in production.",
+        DEV_PROVIDER,
+        DEV_TENANT,
+        DEV_MERCHANT,
+    )

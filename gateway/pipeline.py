@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from posgate.bus.retry import describe_error
 from posgate.contracts import inventory
 from posgate.contracts.common import timestamp
+from posgate.gateway import profiles
 from posgate.gateway.adapters.base import (
     Adapter,
     AdapterError,
@@ -27,6 +28,7 @@ from posgate.gateway.adapters.base import (
     InboundRequest,
     MappingLookup,
     PayloadError,
+    SignatureError,
     VendorEvent,
 )
 from posgate.gateway.adapters.registry import ADAPTERS
@@ -80,8 +82,13 @@ async def ingest(
     now: datetime,
     *,
     adapters: Mapping[str, Adapter] = ADAPTERS,
+    tenant: str | None = None,
 ) -> IngestResult:
     """Run one delivery through the synchronous path and commit its outcome.
+
+    `tenant`, when given, is the tenant whose credential signed the delivery (`secrets` are
+    then that credential's): commands for any other tenant are refused as an auth failure
+    `tenant_mismatch`, so one tenant's secret can never write another tenant's stock.
 
     Raises:
         UnknownProvider: No adapter named `request.provider`.
@@ -97,7 +104,7 @@ async def ingest(
         except AdapterError as error:
             result = await fail(session, raw_id, request, error, now)
         else:
-            result = await process(session, adapter, request, raw_id, now, deduplicate=True)
+            result = await process(session, adapter, request, raw_id, now, deduplicate=True, signed_by=tenant)
         await session.commit()
     return result
 
@@ -124,8 +131,12 @@ async def process(
     now: datetime,
     *,
     deduplicate: bool,
+    signed_by: str | None = None,
 ) -> IngestResult:
-    """Parse, de-duplicate (unless replaying), map, transform, validate and write commands."""
+    """Parse, de-duplicate (unless replaying), map, transform, validate and write commands.
+
+    With `signed_by`, every command must be for that tenant (see `ingest`).
+    """
     tenant: str | None = None
     try:
         if request.topic not in adapter.topics:
@@ -138,7 +149,13 @@ async def process(
             return await _duplicate(session, raw_id, request, key, now)
         mapping = await snapshot(session, request.provider, merchant)
         tenant = mapping.tenant(request.provider, merchant)
+        # Checked before the transform too, so a foreign delivery is never merely held for a
+        # missing SKU mapping (and later replayed without its signer).
+        _check_tenant(signed_by, tenant, ())
         canonical = _transform(adapter, event, mapping)
+        # The account's validation profile decides which adapter warnings refuse a delivery.
+        canonical = await profiles.screen(session, request.provider, tenant, canonical)
+        _check_tenant(signed_by, tenant, canonical)
     except AdapterError as error:
         return await fail(session, raw_id, request, error, now, tenant_id=tenant)
     claimed = await claim(session, request.provider, key, raw_id, now)
@@ -157,6 +174,17 @@ async def process(
     ids = tuple(command_id for command_id, _ in written)
     created = tuple(command_id for command_id, new in written if new)
     return IngestResult(Outcome.ACCEPTED, raw_id, ids, new_command_ids=created)
+
+
+def _check_tenant(signed_by: str | None, mapped: str | None, canonical: Sequence[CanonicalCommand]) -> None:
+    if signed_by is None:
+        return
+    foreign = {mapped} | {command.tenant_id for command in canonical}
+    foreign.discard(None)
+    foreign.discard(signed_by)
+    if foreign:
+        # The reason names no tenant: the caller must not learn which tenant a merchant is mapped to.
+        raise SignatureError("tenant_mismatch", f"signed by tenant {signed_by}, addressed to another tenant")
 
 
 def _transform(adapter: Adapter, event: VendorEvent, mapping: MappingLookup) -> list[CanonicalCommand]:

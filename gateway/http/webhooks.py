@@ -1,0 +1,300 @@
+"""Vendor webhooks over HTTP: the door (security), then the pipeline, then an honest status.
+
+`POST /v1/integrations/pos/{provider}/webhooks/{topic}` (orders, inventory, menu,
+store-status) and `POST /v1/integrations/erp/{provider}/webhooks/stock`. The status tells
+the vendor whether to retry: 2xx for anything stored (including deliveries held for a
+missing mapping, which a retry cannot fix), 401/422 for deliveries no retry will fix either
+but the vendor should hear about, 413/429/403/404 refused at the door (audited in
+`gw_audit`), 500 only when nothing could be stored. See docs/gateway-http.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, NamedTuple
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from posgate.bus.retry import describe_error
+from posgate.gateway import audit
+from posgate.gateway.adapters.base import InboundRequest, Topic
+from posgate.gateway.http.context import GatewayContext
+from posgate.gateway.http.security import (
+    BodyTooLarge,
+    WebhookGuard,
+    all_secrets,
+    read_limited,
+    signing_tenant,
+)
+from posgate.gateway.pipeline import IngestResult, ingest
+from posgate.gateway.tables import FailureClass, Outcome
+
+log = logging.getLogger(__name__)
+
+POS_TOPICS = frozenset({Topic.ORDERS, Topic.INVENTORY, Topic.MENU, Topic.STORE_STATUS})
+ERP_TOPICS = frozenset({Topic.STOCK})
+
+
+def guard_of(request: Request) -> WebhookGuard:
+    """The app's `WebhookGuard`, built on first use from the context's settings.
+
+    It lives on `app.state` (not in `GatewayContext`) because its rate-limit buckets are
+    per app instance; tests may set `app.state.webhook_guard` before the first request.
+    """
+    state = request.app.state
+    guard: WebhookGuard | None = getattr(state, "webhook_guard", None)
+    if guard is None:
+        guard = state.webhook_guard = WebhookGuard.from_settings(request.app.state.ctx.settings)
+    return guard
+
+
+def public_url(request: Request) -> str:
+    """The URL the vendor posted to: scheme and host as a proxy forwarded them, path as received.
+
+    `X-Forwarded-Proto` / `X-Forwarded-Host` (first value) win over the connection's own, so
+    behind a TLS-terminating proxy Square's signature over `https://public.host/...` verifies.
+    Trusting them is safe here: the URL only feeds signature checks, which a forger fails anyway.
+    """
+    headers = request.headers
+    scheme = headers.get("x-forwarded-proto", "").split(",")[0].strip() or request.url.scheme
+    host = headers.get("x-forwarded-host", "").split(",")[0].strip() or headers.get(
+        "host", request.url.netloc
+    )
+    raw_path = request.scope.get("raw_path")
+    path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else request.url.path
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{scheme}://{host}{path}" + (f"?{query}" if query else "")
+
+
+class _Call(NamedTuple):
+    """Who called which endpoint (what every refusal and log line names)."""
+
+    ctx: GatewayContext
+    provider: str
+    topic: str
+    client: str
+
+
+async def pos_webhook(request: Request) -> JSONResponse:
+    """A POS vendor's webhook."""
+    return await _handle(request, request.path_params["topic"], POS_TOPICS)
+
+
+async def erp_webhook(request: Request) -> JSONResponse:
+    """An ERP's stock feed."""
+    return await _handle(request, Topic.STOCK, ERP_TOPICS)
+
+
+async def _handle(request: Request, topic: str, family: frozenset[str]) -> JSONResponse:
+    ctx: GatewayContext = request.app.state.ctx
+    provider = str(request.path_params["provider"])
+    client = request.client.host if request.client else ""
+    call = _Call(ctx, provider, topic, client)
+    admitted = await _admit(request, call, family)
+    if isinstance(admitted, JSONResponse):
+        return admitted
+    now = ctx.clock()
+    inbound = InboundRequest(
+        provider=provider,
+        topic=topic,
+        url=public_url(request),
+        headers={name.lower(): value for name, value in request.headers.items()},
+        body=admitted,
+        received_at=now,
+    )
+    credentials = guard_of(request).credentials.get(provider, ())
+    signer = signing_tenant(ctx.adapters[provider], inbound, credentials, now)
+    secrets = signer.secrets if signer else all_secrets(credentials)
+    try:
+        result = await ingest(
+            ctx.sessions,
+            inbound,
+            secrets,
+            now,
+            adapters=ctx.adapters,
+            tenant=signer.tenant if signer else None,
+        )
+    except Exception as error:
+        # Nothing was stored: the one case where the vendor must retry.
+        log.error("webhook not stored provider=%s topic=%s: %s", provider, topic, describe_error(error))
+        return JSONResponse({"error": "not_stored", "reason": "storage_unavailable"}, status_code=500)
+    if result.new_command_ids:
+        ctx.wake_dispatcher()
+    return _answer(result, call)
+
+
+async def _admit(request: Request, call: _Call, family: frozenset[str]) -> JSONResponse | bytes:
+    """The body, or the refusal: unknown endpoint, address not allowed, rate limited, too large."""
+    ctx, provider, topic, client = call
+    guard = guard_of(request)
+    adapter = ctx.adapters.get(provider)
+    if adapter is None:
+        return await _refuse(call, 404, "unknown_provider")
+    if topic not in family or topic not in adapter.topics:
+        return await _refuse(call, 404, "unknown_topic")
+    if not guard.allow_list.allows(provider, client):
+        return await _refuse(call, 403, "ip_not_allowed")
+    wait = guard.limiter.retry_after(provider)
+    if wait:
+        return await _refuse(call, 429, "rate_limited", {"Retry-After": str(wait)})
+    try:
+        return await read_limited(
+            request.stream(), request.headers.get("content-length"), guard.max_body_bytes
+        )
+    except BodyTooLarge:
+        return await _refuse(call, 413, "body_too_large")
+
+
+def _answer(result: IngestResult, call: _Call) -> JSONResponse:
+    _, provider, topic, client = call
+    status, body = _status_of(result)
+    log.info(
+        "webhook provider=%s topic=%s status=%d outcome=%s reason=%s raw_payload_id=%d client=%s",
+        provider,
+        topic,
+        status,
+        result.outcome,
+        result.reason or "-",
+        result.raw_payload_id,
+        client,
+    )
+    return JSONResponse(body, status_code=status)
+
+
+def _status_of(result: IngestResult) -> tuple[int, dict[str, Any]]:
+    if result.outcome == Outcome.ACCEPTED:
+        return 202, {
+            "status": "accepted",
+            "raw_payload_id": result.raw_payload_id,
+            "commands": list(result.command_ids),
+        }
+    if result.outcome == Outcome.DUPLICATE:
+        return 200, {"status": "duplicate", "raw_payload_id": result.raw_payload_id}
+    if result.failure_class == FailureClass.AUTH:
+        return 401, {"error": "unauthorized", "reason": result.reason}
+    if result.failure_class == FailureClass.VALIDATION:
+        return 422, {"error": "invalid_payload", "reason": result.reason}
+    # Mapping and processing failures are stored for review and replay; a retry cannot help.
+    return 202, {"status": "held", "reason": result.reason, "raw_payload_id": result.raw_payload_id}
+
+
+async def _refuse(
+    call: _Call, status: int, reason: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    ctx, provider, topic, client = call
+    log.warning(
+        "webhook refused provider=%.64s topic=%.64s status=%d reason=%s client=%s",
+        provider,
+        topic,
+        status,
+        reason,
+        client,
+    )
+    entry = audit.AuditEntry(ctx.clock(), provider, topic, status, reason, client)
+    try:
+        await audit.record(ctx.sessions, entry)
+    except Exception as error:
+        # The refusal stands without its row; the log line above is the record then.
+        log.error("audit row not written: %s", describe_error(error))
+    return JSONResponse({"error": _ERRORS[status], "reason": reason}, status_code=status, headers=headers)
+
+
+_ERRORS = {403: "forbidden", 404: "not_found", 413: "payload_too_large", 429: "rate_limited"}
+
+ROUTES = [
+    Route("/v1/integrations/pos/{provider}/webhooks/{topic}", pos_webhook, methods=["POST"]),
+    Route("/v1/integrations/erp/{provider}/webhooks/stock", erp_webhook, methods=["POST"]),
+]
+
+
+def _json(description: str, schema: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
+    }
+
+
+_RESPONSES: dict[str, Any] = {
+    "200": _json(
+        "Duplicate: this event was accepted before; nothing new was stored as commands.", "WebhookDuplicate"
+    ),
+    "202": _json(
+        "Stored. `accepted`: commands written, dispatched asynchronously. `held`: stored but not "
+        "turned into commands (mapping missing, adapter fault); an operator fixes and replays it, "
+        "so the vendor must not retry.",
+        "WebhookStored",
+    ),
+    "401": _json(
+        "Signature missing, malformed or wrong, timestamp stale, or signed by a tenant other than "
+        "the one the event addresses (`tenant_mismatch`). Recorded as an auth failure.",
+        "WebhookError",
+    ),
+    "403": _json("The caller's address is not in the provider's allow-list. Audited.", "WebhookError"),
+    "404": _json("Unknown provider, or a topic the provider does not post to. Audited.", "WebhookError"),
+    "413": _json("Body larger than `webhook_max_body_bytes`. Audited.", "WebhookError"),
+    "422": _json("Signed, but not a payload of the vendor's documented shape. Recorded.", "WebhookError"),
+    "429": {
+        **_json("Over the provider's rate; retry after `Retry-After` seconds. Audited.", "WebhookError"),
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+    },
+    "500": _json("Nothing could be stored (database down); retry later.", "WebhookError"),
+}
+
+
+def _operation(summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": parameters,
+            "requestBody": {
+                "required": True,
+                "description": "The vendor's raw body, byte for byte as signed, with its signature headers.",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "responses": _RESPONSES,
+        }
+    }
+
+
+_PROVIDER = {"name": "provider", "in": "path", "required": True, "schema": {"type": "string"}}
+_TOPIC = {
+    "name": "topic",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "enum": sorted(POS_TOPICS)},
+}
+
+OPENAPI_PATHS: dict[str, Any] = {
+    "/v1/integrations/pos/{provider}/webhooks/{topic}": _operation(
+        "A POS vendor's webhook delivery", [_PROVIDER, _TOPIC]
+    ),
+    "/v1/integrations/erp/{provider}/webhooks/stock": _operation("An ERP's stock feed delivery", [_PROVIDER]),
+}
+
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "WebhookStored": {
+        "type": "object",
+        "required": ["status", "raw_payload_id"],
+        "properties": {
+            "status": {"type": "string", "enum": ["accepted", "held"]},
+            "raw_payload_id": {"type": "integer"},
+            "commands": {"type": "array", "items": {"type": "integer"}, "description": "accepted only"},
+            "reason": {"type": "string", "description": "held only: why (e.g. unmapped_sku)"},
+        },
+    },
+    "WebhookDuplicate": {
+        "type": "object",
+        "required": ["status"],
+        "properties": {"status": {"const": "duplicate"}, "raw_payload_id": {"type": "integer"}},
+    },
+    "WebhookError": {
+        "type": "object",
+        "required": ["error", "reason"],
+        "properties": {
+            "error": {"type": "string"},
+            "reason": {"type": "string", "description": "Stable snake_case code; never a secret."},
+        },
+    },
+}

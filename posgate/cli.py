@@ -1,4 +1,4 @@
-"""The `posgate` command: `dev`, `serve <component>` and `migrate`."""
+"""The `posgate` command: `dev`, `serve <component>`, `migrate` and `failures`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from posgate import failures_cli
 from posgate.settings import EventTransport, Settings
 
 COMPONENTS = ("gateway", "inventory", "routing", "returns")
@@ -22,6 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("component", choices=COMPONENTS)
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--revision", default="head", help="target revision (default: head)")
+    failures_cli.add_parser(commands)
     return parser
 
 
@@ -35,6 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         settings = Settings()
     _configure_logging(settings.log_level)
+    if args.command == "failures":
+        return asyncio.run(failures_cli.run(args, settings, sys.stdout, sys.stderr))
 
     from posgate import bootstrap  # noqa: PLC0415  (late: settings errors surface before the gRPC stack loads)
 

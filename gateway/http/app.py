@@ -17,7 +17,7 @@ from posgate import __version__
 from posgate.gateway.http.context import GatewayContext
 
 # Route modules register here, in the order their paths should be matched.
-ROUTE_MODULES: tuple[str, ...] = ()
+ROUTE_MODULES: tuple[str, ...] = ("webhooks", "imports", "admin")
 
 
 def openapi_document(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:

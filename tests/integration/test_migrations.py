@@ -31,3 +31,18 @@ async def test_downgrade_to_base_then_upgrade_again(database_url: str) -> None:
     assert not (set(metadata.tables) & await _tables(database_url))
     await migrate.upgrade_async(database_url)
     assert set(metadata.tables) <= await _tables(database_url)
+
+
+async def test_migrations_create_exactly_the_declared_schema(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            differences = await connection.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), metadata)
+            )
+    finally:
+        await engine.dispose()
+    assert differences == []

@@ -78,7 +78,8 @@ class StandardAdapter:
     """posgate's canonical JSON webhook (`inventory.counts`, `inventory.movements`, `store.status`)."""
 
     name = "standard"
-    topics = frozenset({Topic.INVENTORY, Topic.STORE_STATUS})
+    # ERPs and WMSs that integrate natively post the same canonical stock events to /erp/.
+    topics = frozenset({Topic.INVENTORY, Topic.STORE_STATUS, Topic.STOCK})
 
     def verify_signature(self, request: InboundRequest, secrets: Sequence[bytes], now: datetime) -> None:
         """Check one `v1` entry against one `whsec_` secret, then the timestamp's tolerance."""

@@ -101,7 +101,7 @@ async def test_unknown_provider_and_topic_are_404_and_audited(make_gateway) -> N
     async with gateway.client() as client:
         provider = await client.post("/v1/integrations/pos/nosuchpos/webhooks/orders", content=b"{}")
         topic = await client.post("/v1/integrations/pos/standard/webhooks/orders", content=b"{}")
-        erp = await client.post("/v1/integrations/erp/standard/webhooks/stock", content=b"{}")
+        erp = await client.post("/v1/integrations/erp/toast/webhooks/stock", content=b"{}")
         family = await client.post("/v1/integrations/pos/standard/webhooks/stock", content=b"{}")
 
     for response, reason in (
@@ -116,6 +116,7 @@ async def test_unknown_provider_and_topic_are_404_and_audited(make_gateway) -> N
         ("standard", 404, "unknown_topic"),
     ]
     assert len(rows) == 4
+    assert rows[2].provider == "toast"
 
 
 async def test_square_signs_the_public_url_a_proxy_forwarded(make_gateway, sessions) -> None:
@@ -165,3 +166,18 @@ async def test_foreign_tenant_is_refused_before_a_missing_sku_could_hold_it(make
 
     assert (response.status_code, response.json()["reason"]) == (401, "tenant_mismatch")
     assert await count(sessions, failures, failures.c.failure_class == "mapping") == 0
+
+
+async def test_an_erp_posts_canonical_stock_to_its_endpoint(make_gateway, sessions) -> None:
+    await load_mappings(sessions, MAPPED)
+    gateway = make_gateway()
+    body, headers = signed("inventory_counts.json")
+    erp_url = "http://gateway.test/v1/integrations/erp/standard/webhooks/stock"
+    async with gateway.client() as client:
+        response = await client.post(erp_url, content=body, headers=headers)
+        unknown = await client.post(
+            "http://gateway.test/v1/integrations/erp/square/webhooks/stock", content=body
+        )
+    assert response.status_code == 202, response.text
+    assert await count(sessions, commands) == 1
+    assert unknown.status_code == 404

@@ -163,6 +163,9 @@ class StandardAdapter:
                 line=movement.movement_id,
                 occurred_at=movement.occurred_at or model.timestamp,
                 reference=movement.reference,
+                # The partner's movement id is unique for the merchant: a movement sent again
+                # under a new webhook-id must still move stock once.
+                vendor_line_id=movement.movement_id,
             )
             for movement in model.data.movements
         ]

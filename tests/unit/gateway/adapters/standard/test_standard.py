@@ -163,6 +163,10 @@ def test_another_webhook_id_is_another_event() -> None:
     first = ADAPTER.to_canonical_commands(ADAPTER.parse(CASES.request(body)), MAPPING)
     second = ADAPTER.to_canonical_commands(ADAPTER.parse(CASES.request(body, headers)), MAPPING)
     assert first[0].idempotency_key != second[0].idempotency_key
+    # The movements inside keep the partner's movement ids as keys: stock moves once.
+    assert [m.idempotency_key for m in first[0].message.movements] == [
+        m.idempotency_key for m in second[0].message.movements
+    ]
 
 
 @pytest.mark.parametrize(

@@ -5,13 +5,17 @@ stock feeds, then menus, then store status, then anything else), then by how man
 stores the open failures with the same (provider, tenant, reason) touch, newest first.
 
 Replay re-runs a failure's raw payload through the *current* adapter and mappings (after a
-mapping was added, or an adapter fixed). It skips the signature check unless the failure was
-an auth failure: every other failure's delivery passed verification when it arrived, and its
-timestamp is by now outside any replay window, so re-checking could only fail. An auth
-failure is re-verified with the current secrets at its original receive time, because the
-point of replaying it is that the secret configuration was fixed. Commands are written only
-if their idempotency key is new, so replaying twice writes nothing the second time. A replay
-that fails again records a new failure (with the current reason) and resolves the old one.
+mapping was added, or an adapter fixed), held to the tenant that signed it: its commands must
+be for that tenant, as on arrival (`tenant_mismatch` otherwise). It skips the signature check
+unless the failure was an auth failure: every other failure's delivery passed verification
+when it arrived, its signer was recorded then, and its timestamp is by now outside any replay
+window, so re-checking could only fail. A delivery without a recorded signer (stored before
+signers were recorded) is refused (`signer_not_recorded`) rather than run unchecked. An auth
+failure is re-verified with each tenant's current secrets at its original receive time,
+because the point of replaying it is that the secret configuration was fixed; the one tenant
+whose secrets verify is its signer. Commands are written only if their idempotency key is
+new, so replaying twice writes nothing the second time. A replay that fails again records a
+new failure (with the current reason) and resolves the old one.
 """
 
 from __future__ import annotations
@@ -24,10 +28,14 @@ from datetime import datetime
 from sqlalchemy import Row, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from posgate.gateway.adapters.base import Adapter, AdapterError, InboundRequest, Topic
+from posgate.gateway.adapters.base import Adapter, AdapterError, InboundRequest, SignatureError, Topic
 from posgate.gateway.adapters.registry import ADAPTERS
 from posgate.gateway.pipeline import fail, process
 from posgate.gateway.tables import CommandState, FailureClass, commands, failures, raw_payloads
+
+# One tenant's account with a provider: (tenant, the secrets it signs with, several while rotating).
+TenantCredential = tuple[str, Sequence[bytes]]
+CredentialsFor = Callable[[str], Sequence[TenantCredential]]
 
 TOPIC_IMPACT = {Topic.ORDERS: 0, Topic.INVENTORY: 1, Topic.STOCK: 1, Topic.MENU: 2, Topic.STORE_STATUS: 3}
 
@@ -66,7 +74,7 @@ class FailureView:
 
 @dataclass(frozen=True, slots=True)
 class RawPayload:
-    """A stored delivery (credential headers were never stored)."""
+    """A stored delivery (credential headers were never stored) and the tenant that signed it."""
 
     id: int
     provider: str
@@ -76,6 +84,7 @@ class RawPayload:
     body: bytes
     received_at: datetime
     outcome: str
+    signed_by_tenant: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,10 +141,14 @@ async def replay(
     ids: Sequence[int],
     now: datetime,
     *,
-    secrets_for: Callable[[str], Sequence[bytes]] = lambda _provider: (),
+    secrets_for: CredentialsFor = lambda _provider: (),
     adapters: Mapping[str, Adapter] = ADAPTERS,
 ) -> list[ReplayResult]:
-    """Replay each failure in its own transaction (see the module docstring)."""
+    """Replay each failure in its own transaction (see the module docstring).
+
+    `secrets_for(provider)` gives each tenant's credential with that provider; auth failures are
+    re-verified with them.
+    """
     results = []
     for failure_id in ids:
         async with sessions() as session:
@@ -148,7 +161,7 @@ async def _replay_one(
     session: AsyncSession,
     failure_id: int,
     now: datetime,
-    secrets_for: Callable[[str], Sequence[bytes]],
+    secrets_for: CredentialsFor,
     adapters: Mapping[str, Adapter],
 ) -> ReplayResult:
     found = await get_failure(session, failure_id)
@@ -162,18 +175,61 @@ async def _replay_one(
     adapter = adapters.get(view.provider)
     if raw is None or adapter is None:
         return ReplayResult(failure_id, "not_replayable")
-    request = InboundRequest(raw.provider, raw.topic, raw.url, raw.headers, raw.body, raw.received_at)
+    if view.failure_class != FailureClass.AUTH and raw.signed_by_tenant is None:
+        # Left open: running it without its signer could write for any tenant.
+        return ReplayResult(failure_id, "not_replayable", reason="signer_not_recorded")
     await _resolve(session, failure_id, now)
+    return await _rerun(session, view, raw, adapter, now=now, secrets_for=secrets_for)
+
+
+async def _rerun(
+    session: AsyncSession,
+    view: FailureView,
+    raw: RawPayload,
+    adapter: Adapter,
+    *,
+    now: datetime,
+    secrets_for: CredentialsFor,
+) -> ReplayResult:
+    request = InboundRequest(raw.provider, raw.topic, raw.url, raw.headers, raw.body, raw.received_at)
+    signer = raw.signed_by_tenant
     if view.failure_class == FailureClass.AUTH:
         try:
-            adapter.verify_signature(request, secrets_for(raw.provider), raw.received_at)
+            signer = verified_signer(adapter, request, secrets_for(raw.provider))
         except AdapterError as error:
             again = await fail(session, raw.id, request, error, now)
-            return ReplayResult(failure_id, again.outcome, (), again.failure_class, again.reason)
-    result = await process(session, adapter, request, raw.id, now, deduplicate=False)
-    return ReplayResult(
-        failure_id, result.outcome, result.new_command_ids, result.failure_class, result.reason
-    )
+            return ReplayResult(view.id, again.outcome, (), again.failure_class, again.reason)
+    result = await process(session, adapter, request, raw.id, now, deduplicate=False, signed_by=signer)
+    return ReplayResult(view.id, result.outcome, result.new_command_ids, result.failure_class, result.reason)
+
+
+def verified_signer(
+    adapter: Adapter, request: InboundRequest, credentials: Sequence[TenantCredential]
+) -> str:
+    """The one tenant whose secrets verify `request` at its receive time.
+
+    Every credential is tried, as at the webhook door (`gateway.http.security.signing_tenant`).
+
+    Raises:
+        AdapterError: No credential verifies (the adapter's own verdict), or several do.
+
+    """
+    verified: list[str] = []
+    for tenant, secrets in credentials:
+        try:
+            adapter.verify_signature(request, secrets, request.received_at)
+        except AdapterError:
+            continue
+        verified.append(tenant)
+    if len(verified) > 1:
+        # Two tenants sharing a secret is a configuration fault; writing for either would guess.
+        raise SignatureError("ambiguous_signer", f"{len(verified)} tenants' secrets verify the delivery")
+    if verified:
+        return verified[0]
+    every_secret = tuple(secret for _, secrets in credentials for secret in secrets)
+    adapter.verify_signature(request, every_secret, request.received_at)
+    # Only all secrets together verify it: no single tenant signed it.
+    raise SignatureError("signer_unknown", "no single tenant's secrets verify the delivery")
 
 
 async def _requeue(session: AsyncSession, view: FailureView, now: datetime) -> ReplayResult:
@@ -206,6 +262,7 @@ async def _raw(session: AsyncSession, raw_id: int) -> RawPayload | None:
         body=bytes(row.body),
         received_at=row.received_at,
         outcome=row.outcome,
+        signed_by_tenant=row.signed_by_tenant,
     )
 
 

@@ -86,9 +86,11 @@ async def ingest(
 ) -> IngestResult:
     """Run one delivery through the synchronous path and commit its outcome.
 
-    `tenant`, when given, is the tenant whose credential signed the delivery (`secrets` are
-    then that credential's): commands for any other tenant are refused as an auth failure
-    `tenant_mismatch`, so one tenant's secret can never write another tenant's stock.
+    `tenant` is the tenant whose credential signed the delivery (`secrets` are then that
+    credential's): commands for any other tenant are refused as an auth failure
+    `tenant_mismatch`, so one tenant's secret can never write another tenant's stock. None
+    means no single tenant's credential verified it: a delivery that still verifies (a secret
+    shared between tenants) is refused as `ambiguous_signer`.
 
     Raises:
         UnknownProvider: No adapter named `request.provider`.
@@ -104,7 +106,15 @@ async def ingest(
         except AdapterError as error:
             result = await fail(session, raw_id, request, error, now)
         else:
-            result = await process(session, adapter, request, raw_id, now, deduplicate=True, signed_by=tenant)
+            if tenant is None:
+                # Verified, yet by no single tenant's credential (a secret shared between
+                # tenants): writing for any of them would be a guess.
+                refusal = SignatureError("ambiguous_signer", "no single tenant's credential signed it")
+                result = await fail(session, raw_id, request, refusal, now)
+            else:
+                result = await process(
+                    session, adapter, request, raw_id, now, deduplicate=True, signed_by=tenant
+                )
         await session.commit()
     return result
 
@@ -135,9 +145,12 @@ async def process(
 ) -> IngestResult:
     """Parse, de-duplicate (unless replaying), map, transform, validate and write commands.
 
-    With `signed_by`, every command must be for that tenant (see `ingest`).
+    With `signed_by`, every command must be for that tenant (see `ingest`), and the raw payload
+    records it, so that a replay is held to the same tenant.
     """
     tenant: str | None = None
+    if signed_by is not None:
+        await _set_raw(session, raw_id, signed_by_tenant=signed_by)
     try:
         if request.topic not in adapter.topics:
             raise PayloadError("unsupported_topic", f"{request.provider} does not post to {request.topic}")

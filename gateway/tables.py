@@ -74,6 +74,8 @@ raw_payloads = Table(
     Column("tenant_id", String(255), nullable=True),
     Column("store_id", String(255), nullable=True),
     Column("dedupe_key", String(128), nullable=True),
+    # The tenant whose credential verified the delivery; a replay may write only for it.
+    Column("signed_by_tenant", String(255), nullable=True),
     Column("outcome", String(16), nullable=False),
 )
 Index("ix_gw_raw_payloads_provider_received", raw_payloads.c.provider, raw_payloads.c.received_at)

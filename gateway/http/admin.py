@@ -26,20 +26,25 @@ from starlette.routing import Route
 
 from posgate.gateway import mappings, profiles
 from posgate.gateway.failures import (
+    CredentialsFor,
     FailureFilter,
     FailureView,
     RawPayload,
+    TenantCredential,
     get_failure,
     list_failures,
     replay,
 )
 from posgate.gateway.http import admin_models as m
 from posgate.gateway.http.context import GatewayContext
+from posgate.gateway.http.security import credentials_by_provider
 from posgate.settings import Settings
 
 LOG = logging.getLogger("posgate.gateway.admin")
 MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_LIST = 1000
+# Row ids are 64-bit: a larger id names no row, and the drivers refuse to bind it.
+MAX_ID = 2**63 - 1
 CSV_HEADER = ["provider", "merchant_id", "kind", "vendor_id", "canonical_id"]
 # An already resolved failure needs nothing more: replaying it again is not a failure.
 SUCCESS = frozenset({"accepted", "requeued", "already_resolved"})
@@ -75,16 +80,15 @@ class Call:
 Handler = Callable[[Call], Awaitable[BaseModel]]
 
 
-def replay_secrets(settings: Settings) -> Callable[[str], Sequence[bytes]]:
-    """Every configured webhook secret of a provider (auth failures are re-verified with them)."""
+def replay_secrets(settings: Settings) -> CredentialsFor:
+    """Each tenant's webhook credential with a provider, as the webhooks see them.
 
-    def secrets_for(provider: str) -> Sequence[bytes]:
-        return tuple(
-            secret.get_secret_value().encode()
-            for credential in settings.webhook_credentials
-            if credential.provider == provider
-            for secret in credential.secrets
-        )
+    Auth failures are re-verified with them, and the tenant whose secrets verify is the signer.
+    """
+    grouped = credentials_by_provider(settings)
+
+    def secrets_for(provider: str) -> Sequence[TenantCredential]:
+        return tuple((credential.tenant, credential.secrets) for credential in grouped.get(provider, ()))
 
     return secrets_for
 
@@ -265,7 +269,8 @@ def _since(raw: str | None) -> datetime | None:
 def _limit(raw: str | None) -> int:
     if raw is None:
         return 100
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIST:
+    # `isascii`: `str.isdigit` is true for digits `int` refuses, such as "²".
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIST:
         raise AdminError(400, "bad_request", f"limit_must_be_1_to_{MAX_LIST}")
     return int(raw)
 
@@ -289,10 +294,12 @@ async def list_failure_rows(call: Call) -> m.FailureList:
 async def show_failure(call: Call) -> m.FailureDetail:
     """`GET /v1/admin/failures/{id}`: the failure and its raw payload."""
     raw_id = str(call.request.path_params["failure_id"])
-    if not raw_id.isdigit():
+    if not (raw_id.isascii() and raw_id.isdigit()):
         raise AdminError(400, "bad_request", "id_must_be_an_integer")
-    async with call.ctx.sessions() as session:
-        found = await get_failure(session, int(raw_id))
+    found = None
+    if int(raw_id) <= MAX_ID:
+        async with call.ctx.sessions() as session:
+            found = await get_failure(session, int(raw_id))
     call.details.update(id=raw_id)
     if found is None:
         raise AdminError(404, "not_found", "no_such_failure")

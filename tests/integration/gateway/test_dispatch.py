@@ -58,7 +58,7 @@ class Clock:
 
 async def _one_pending(sessions) -> None:
     await load_mappings(sessions, MAPPED)
-    result = await ingest(sessions, delivery("inventory_movements.json"), SECRETS, NOW)
+    result = await ingest(sessions, delivery("inventory_movements.json"), SECRETS, NOW, tenant="tenant-acme")
     assert result.outcome == "accepted"
 
 
@@ -183,7 +183,7 @@ async def test_run_dispatches_until_stopped(sessions) -> None:
 
 async def test_awaiting_commands_are_never_claimed_until_released(sessions) -> None:
     await load_mappings(sessions, MAPPED)
-    await ingest(sessions, delivery("store_status.json"), SECRETS, NOW)
+    await ingest(sessions, delivery("store_status.json"), SECRETS, NOW, tenant="tenant-acme")
     stores = "posgate.stores.v1.StoreService"
     sender = ScriptedSender()
     dispatcher = Dispatcher(sessions, {INVENTORY: sender, stores: sender}, clock=Clock())

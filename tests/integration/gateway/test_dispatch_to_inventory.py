@@ -17,8 +17,8 @@ INVENTORY = "posgate.inventory.v1.InventoryService"
 async def test_movements_reach_inventory_once(sessions, database_url: str) -> None:
     await load_mappings(sessions, MAPPED)
     request = delivery("inventory_movements.json")
-    await ingest(sessions, request, SECRETS, NOW)
-    await ingest(sessions, request, SECRETS, NOW)  # a redelivery: a duplicate
+    await ingest(sessions, request, SECRETS, NOW, tenant="tenant-acme")
+    await ingest(sessions, request, SECRETS, NOW, tenant="tenant-acme")  # a redelivery: a duplicate
 
     async for server in start_inventory(database_url):
         dispatcher = Dispatcher(sessions, {INVENTORY: InventorySender(server.client)})
@@ -34,7 +34,7 @@ async def test_movements_reach_inventory_once(sessions, database_url: str) -> No
 
 async def test_a_resent_command_does_not_move_stock_twice(sessions, database_url: str) -> None:
     await load_mappings(sessions, MAPPED)
-    await ingest(sessions, delivery("inventory_counts.json"), SECRETS, NOW)
+    await ingest(sessions, delivery("inventory_counts.json"), SECRETS, NOW, tenant="tenant-acme")
 
     async for server in start_inventory(database_url):
         dispatcher = Dispatcher(sessions, {INVENTORY: InventorySender(server.client)})

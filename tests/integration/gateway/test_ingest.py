@@ -16,7 +16,7 @@ async def test_signed_delivery_is_accepted_with_its_commands(sessions) -> None:
     await load_mappings(sessions, MAPPED)
     request = delivery("inventory_movements.json", extra_headers={"authorization": "Bearer s3cret"})
 
-    result = await ingest(sessions, request, SECRETS, NOW)
+    result = await ingest(sessions, request, SECRETS, NOW, tenant="tenant-acme")
 
     assert result.outcome == "accepted"
     assert len(result.command_ids) == 1
@@ -40,7 +40,7 @@ async def test_same_delivery_three_times_makes_one_set_of_commands(sessions) -> 
     await load_mappings(sessions, MAPPED)
     request = delivery("inventory_counts.json")
 
-    results = [await ingest(sessions, request, SECRETS, NOW) for _ in range(3)]
+    results = [await ingest(sessions, request, SECRETS, NOW, tenant="tenant-acme") for _ in range(3)]
 
     assert [r.outcome for r in results] == ["accepted", "duplicate", "duplicate"]
     assert all(r.failure_class == "duplicate" for r in results[1:])
@@ -53,7 +53,9 @@ async def test_same_delivery_three_times_makes_one_set_of_commands(sessions) -> 
 async def test_tampered_delivery_is_an_auth_failure_and_nothing_else(sessions) -> None:
     await load_mappings(sessions, MAPPED)
 
-    result = await ingest(sessions, delivery("inventory_movements.json", tamper=True), SECRETS, NOW)
+    result = await ingest(
+        sessions, delivery("inventory_movements.json", tamper=True), SECRETS, NOW, tenant="tenant-acme"
+    )
 
     assert (result.outcome, result.failure_class, result.reason) == ("failed", "auth", "signature_mismatch")
     assert await count(sessions, raw_payloads, raw_payloads.c.outcome == "failed") == 1
@@ -68,7 +70,9 @@ async def test_tampered_delivery_is_an_auth_failure_and_nothing_else(sessions) -
 async def test_malformed_payload_is_a_validation_failure(sessions) -> None:
     await load_mappings(sessions, MAPPED)
 
-    result = await ingest(sessions, delivery("malformed_unknown_type.json"), SECRETS, NOW)
+    result = await ingest(
+        sessions, delivery("malformed_unknown_type.json"), SECRETS, NOW, tenant="tenant-acme"
+    )
 
     assert (result.outcome, result.failure_class) == ("failed", "validation")
     assert await count(sessions, commands) == 0
@@ -79,9 +83,9 @@ async def test_unmapped_sku_fails_then_replay_after_mapping_writes_commands_once
     await load_mappings(sessions, without_m)
     request = delivery("inventory_movements.json")
 
-    first = await ingest(sessions, request, SECRETS, NOW)
+    first = await ingest(sessions, request, SECRETS, NOW, tenant="tenant-acme")
     # The vendor retries before anyone fixed the mapping: a second failure, still no commands.
-    second = await ingest(sessions, request, SECRETS, NOW)
+    second = await ingest(sessions, request, SECRETS, NOW, tenant="tenant-acme")
 
     assert (first.failure_class, first.reason) == ("mapping", "unmapped_sku")
     assert second.failure_class == "mapping"
@@ -105,13 +109,13 @@ async def test_unmapped_sku_fails_then_replay_after_mapping_writes_commands_once
     assert await count(sessions, commands) == 1
     assert await count(sessions, failures, failures.c.resolved.is_(False)) == 0
     # The event is now claimed: a later redelivery is a duplicate.
-    late = await ingest(sessions, request, SECRETS, NOW)
+    late = await ingest(sessions, request, SECRETS, NOW, tenant="tenant-acme")
     assert late.outcome == "duplicate"
 
 
 async def test_replay_that_fails_again_records_the_current_reason(sessions) -> None:
     await load_mappings(sessions, MAPPED[:2])
-    failed = await ingest(sessions, delivery("inventory_counts.json"), SECRETS, NOW)
+    failed = await ingest(sessions, delivery("inventory_counts.json"), SECRETS, NOW, tenant="tenant-acme")
 
     (result,) = await replay(sessions, [failed.failure_id], NOW)
 
@@ -131,7 +135,9 @@ async def test_auth_failure_replays_only_with_a_secret_that_verifies(sessions) -
 
     async with sessions() as session:
         (open_auth,) = await list_failures(session, FailureFilter(failure_class="auth"))
-    (fixed,) = await replay(sessions, [open_auth.id], NOW, secrets_for=lambda _provider: SECRETS)
+    (fixed,) = await replay(
+        sessions, [open_auth.id], NOW, secrets_for=lambda _provider: [("tenant-acme", SECRETS)]
+    )
     assert fixed.outcome == "accepted"
     assert await count(sessions, commands) == 1
 
@@ -139,7 +145,7 @@ async def test_auth_failure_replays_only_with_a_secret_that_verifies(sessions) -
 async def test_commands_for_services_without_dispatch_are_kept_awaiting(sessions) -> None:
     await load_mappings(sessions, MAPPED)
 
-    result = await ingest(sessions, delivery("store_status.json"), SECRETS, NOW)
+    result = await ingest(sessions, delivery("store_status.json"), SECRETS, NOW, tenant="tenant-acme")
 
     assert result.outcome == "accepted"
     async with sessions() as session:
@@ -148,7 +154,7 @@ async def test_commands_for_services_without_dispatch_are_kept_awaiting(sessions
 
 
 async def test_get_failure_returns_the_raw_payload(sessions) -> None:
-    result = await ingest(sessions, delivery("inventory_counts.json"), SECRETS, NOW)
+    result = await ingest(sessions, delivery("inventory_counts.json"), SECRETS, NOW, tenant="tenant-acme")
 
     async with sessions() as session:
         found = await get_failure(session, result.failure_id)
@@ -166,7 +172,16 @@ async def test_concurrent_deliveries_of_one_event_make_one_set_of_commands(sessi
     await load_mappings(sessions, MAPPED)
     request = delivery("inventory_movements.json")
 
-    results = await asyncio.gather(*(ingest(sessions, request, SECRETS, NOW) for _ in range(5)))
+    results = await asyncio.gather(
+        *(ingest(sessions, request, SECRETS, NOW, tenant="tenant-acme") for _ in range(5))
+    )
 
     assert sorted(r.outcome for r in results) == ["accepted"] + ["duplicate"] * 4
     assert await count(sessions, commands) == 1
+
+
+async def test_a_delivery_no_single_tenant_signed_is_refused(sessions) -> None:
+    await load_mappings(sessions, MAPPED)
+    # A secret shared by two tenants verifies, but attributes the delivery to neither.
+    result = await ingest(sessions, delivery("inventory_movements.json"), SECRETS, NOW, tenant=None)
+    assert (result.outcome, result.failure_class, result.reason) == ("failed", "auth", "ambiguous_signer")

@@ -44,6 +44,6 @@ async def client(sessions, database_url: str) -> AsyncIterator[httpx.AsyncClient
 async def unmapped_sku_failure(sessions, fixture: str = "inventory_movements.json") -> IngestResult:
     """Ingest a signed delivery whose TSHIRT-M SKU has no mapping: a `mapping` failure."""
     await load_mappings(sessions, WITHOUT_M)
-    result = await ingest(sessions, delivery(fixture), (SECRET,), NOW)
+    result = await ingest(sessions, delivery(fixture), (SECRET,), NOW, tenant="tenant-acme")
     assert (result.outcome, result.failure_class, result.reason) == ("failed", "mapping", "unmapped_sku")
     return result

@@ -86,8 +86,10 @@ async def test_bulk_replay_shows_progress_and_exit_codes(sessions, sqlite_url: s
 
 async def test_single_replay_prints_no_progress_bar(sessions, sqlite_url: str) -> None:
     await load_mappings(sessions, MAPPED)
-    first = await ingest(sessions, delivery("inventory_movements.json"), (SECRET,), NOW)
-    repeat = await ingest(sessions, delivery("inventory_movements.json"), (SECRET,), NOW)
+    first = await ingest(sessions, delivery("inventory_movements.json"), (SECRET,), NOW, tenant="tenant-acme")
+    repeat = await ingest(
+        sessions, delivery("inventory_movements.json"), (SECRET,), NOW, tenant="tenant-acme"
+    )
     assert (first.outcome, repeat.outcome) == ("accepted", "duplicate")
     # A duplicate is recorded resolved: replaying it changes nothing and is no failure.
     replayed = await posgate(sqlite_url, "replay", str(repeat.failure_id))

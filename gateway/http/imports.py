@@ -25,6 +25,8 @@ from posgate.gateway.imports.runner import ImportRunner, Upload
 BASE = "/v1/integrations/seller/{provider}/import"
 MEDIA_TYPES = {"application/x-ndjson": "ndjson", "application/jsonl": "ndjson", "text/csv": "csv"}
 MAX_ERRORS_PAGE = 10_000
+# Row ids and offsets are 64-bit: the drivers refuse to bind larger integers.
+MAX_ID = 2**63 - 1
 
 
 def _problem(status: int, reason: str, detail: str = "") -> JSONResponse:
@@ -112,8 +114,12 @@ async def _owned_job(request: Request) -> jobs.JobView | Response:
     tenant = _tenant(ctx, request, provider)
     if tenant is None:
         return _problem(401, "unauthorized", "bearer token of a webhook credential of the provider")
+    # Parsed here, not by a route converter: a malformed id gets this JSON 404, not Starlette's text one.
+    raw_id = str(request.path_params["job_id"])
+    if not (raw_id.isascii() and raw_id.isdigit()) or int(raw_id) > MAX_ID:
+        return _problem(404, "unknown_job")
     async with ctx.sessions() as session:
-        view = await jobs.get_job(session, request.path_params["job_id"], provider, tenant)
+        view = await jobs.get_job(session, int(raw_id), provider, tenant)
     return view if view is not None else _problem(404, "unknown_job")
 
 
@@ -143,7 +149,7 @@ def _page(request: Request) -> tuple[int, int] | None:
         limit = int(request.query_params.get("limit", "1000"))
     except ValueError:
         return None
-    if offset < 0 or not 1 <= limit <= MAX_ERRORS_PAGE:
+    if not 0 <= offset <= MAX_ID or not 1 <= limit <= MAX_ERRORS_PAGE:
         return None
     return offset, limit
 
@@ -178,6 +184,6 @@ OPENAPI_SCHEMAS = openapi.OPENAPI_SCHEMAS
 ROUTES = [
     Route(BASE, start_import, methods=["POST"], name="start_import"),
     Route(BASE, recent_imports, methods=["GET"], name="recent_imports"),
-    Route(BASE + "/{job_id:int}", import_status, methods=["GET"], name="import_status"),
-    Route(BASE + "/{job_id:int}/errors", import_errors, methods=["GET"], name="import_errors"),
+    Route(BASE + "/{job_id}", import_status, methods=["GET"], name="import_status"),
+    Route(BASE + "/{job_id}/errors", import_errors, methods=["GET"], name="import_errors"),
 ]

@@ -21,6 +21,13 @@ def _json(name: str) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": _ref(name)}}}
 
 
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, **_json("ImportProblem")}
+
+
+_UNAUTHORIZED = _problem("No valid seller bearer token")
+
+
 OPENAPI_PATHS: dict[str, Any] = {
     _BASE: {
         "get": {
@@ -37,7 +44,8 @@ OPENAPI_PATHS: dict[str, Any] = {
                             }
                         }
                     },
-                }
+                },
+                "401": _UNAUTHORIZED,
             },
         },
         "post": {
@@ -56,9 +64,12 @@ OPENAPI_PATHS: dict[str, Any] = {
             },
             "responses": {
                 "202": {"description": "Every row's outcome is committed", **_json("ImportJob")},
-                "400": {"description": "Body broke off, or several merchants and none chosen"},
-                "401": {"description": "No valid seller bearer token"},
-                "415": {"description": "Neither NDJSON nor CSV"},
+                "400": _problem("Body broke off, or several merchants and none chosen"),
+                "401": _UNAUTHORIZED,
+                "403": _problem("`merchant` is not a merchant of the caller's tenant"),
+                "415": _problem("Neither NDJSON nor CSV"),
+                "422": _problem("No merchant of the provider is mapped to the caller's tenant"),
+                "500": {"description": "The database failed; the job is `failed` with the error"},
             },
         },
     },
@@ -68,7 +79,8 @@ OPENAPI_PATHS: dict[str, Any] = {
             "parameters": [_PROVIDER, _JOB],
             "responses": {
                 "200": {"description": "The job", **_json("ImportJob")},
-                "404": {"description": "Unknown"},
+                "401": _UNAUTHORIZED,
+                "404": _problem("Unknown, or a job of another tenant"),
             },
         }
     },
@@ -94,13 +106,20 @@ OPENAPI_PATHS: dict[str, Any] = {
                         "text/csv": {"schema": {"type": "string"}},
                     },
                 },
-                "404": {"description": "Unknown job"},
+                "400": _problem("offset < 0, or limit outside 1..10000"),
+                "401": _UNAUTHORIZED,
+                "404": _problem("Unknown job, or a job of another tenant"),
             },
         }
     },
 }
 
 OPENAPI_SCHEMAS: dict[str, Any] = {
+    "ImportProblem": {
+        "type": "object",
+        "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+        "required": ["error", "detail"],
+    },
     "ImportJob": {
         "type": "object",
         "properties": {

@@ -1,0 +1,56 @@
+"""The HTTP baseline: a bare ASGI app that reads the request body and answers 200.
+
+No framework, no routing, no database: what uvicorn (httptools) itself costs per POST. Run:
+`python -m benchmarks.bare_asgi --port N [--loop uvloop|asyncio]`, one process, one worker,
+like the gateway's HTTP server.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import uvicorn
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+
+BODY = b'{"status":"accepted"}'
+HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
+
+
+async def app(
+    scope: Scope, receive: Callable[[], Awaitable[Message]], send: Callable[[Message], Awaitable[None]]
+) -> None:
+    """Drain the body, answer 200 with a small JSON document (the gateway's answer is about as big)."""
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = bool(message.get("more_body", False))
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": BODY})
+
+
+def main() -> None:
+    """Serve `app` on 127.0.0.1 with httptools, one process, warnings only, no access log."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bare_asgi")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    args = parser.parse_args()
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        loop=args.loop,
+        http="httptools",
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

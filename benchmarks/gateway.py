@@ -1,0 +1,350 @@
+"""Gateway benchmark: signed webhooks through `posgate serve gateway` against a bare ASGI app.
+
+Run from the repository root (about 2 minutes; `--quick` takes about 40 s; needs `wrk`):
+
+    .venv/bin/python -m benchmarks.gateway
+
+It creates a fresh PostgreSQL database, runs a bare ASGI app (`benchmarks/bare_asgi.py`, uvicorn
+with httptools, one process) and `posgate serve gateway` as separate processes, drives both
+with the same wrk command, then both at a fixed rate of half the gateway's throughput, then
+webhooks at 500/s with `posgate serve inventory` behind the gateway and a WatchStock stream
+watching the changes arrive. Prints one table and removes what it created.
+docs/benchmarks.md explains each figure and what limits it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc
+from sqlalchemy.engine import make_url
+
+from benchmarks import database, deliveries
+from benchmarks.cpu import CpuMeter, CpuSource, busy_cores, matching_seconds
+from benchmarks.gateway_figures import EndToEnd, RatePhase, Results, WrkPhase, notes, rows
+from benchmarks.http_load import fixed_rate, run_wrk, wait_http, wrk_children_seconds
+from benchmarks.inventory import PG_BACKGROUND, Setup, delete_topology, inventory_server
+from benchmarks.processes import Child, free_port, wait_serving
+from benchmarks.report import machine_facts, table
+from posgate.clients.inventory import InventoryClient
+from posgate.db.engine import create_engine, session_factory
+from posgate.gateway import mappings
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how hard each phase runs."""
+
+    warmup_s: float
+    duration_s: float
+    threads: int
+    connections: int
+    deliveries: int
+    e2e_rate: float
+    budget_s: float
+
+
+FULL = Plan(2, 10, 2, 64, 60_000, 500, 400)
+QUICK = Plan(1, 3, 2, 64, 20_000, 500, 200)
+
+
+Counter = Callable[[], Awaitable[tuple[int, int]]]
+"""Deliveries accepted and database commits so far."""
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running HTTP server and whose CPU time counts as its cost."""
+
+    port: int
+    sources: Mapping[str, CpuSource]
+
+
+def db_sources(database_url: str) -> dict[str, CpuSource]:
+    """PostgreSQL backends of the bench database and PostgreSQL's background writers."""
+    return {
+        "postgres": matching_seconds(f" {make_url(database_url).database} "),
+        "pg-background": matching_seconds(*(f"postgres: {p}" for p in PG_BACKGROUND)),
+    }
+
+
+@asynccontextmanager
+async def bare_app(setup: Setup, loop: str) -> AsyncIterator[Server]:
+    """The bare ASGI baseline, one uvicorn process."""
+    port = free_port()
+    child = Child(
+        f"bare-{loop}", ["-m", "benchmarks.bare_asgi", "--port", str(port), "--loop", loop], {}, setup.log_dir
+    )
+    try:
+        await wait_http(port)
+        yield Server(port, {"server": child.cpu_seconds, "wrk": wrk_children_seconds})
+    finally:
+        child.stop()
+
+
+@asynccontextmanager
+async def gateway_server(
+    setup: Setup, database_url: str, secret: str, inventory_port: int, downstream: CpuSource
+) -> AsyncIterator[Server]:
+    """`posgate serve gateway` with production settings, warnings-only logs and no rate limit."""
+    http_port, grpc_port = free_port(), free_port()
+    credentials = [{"provider": deliveries.PROVIDER, "tenant": deliveries.TENANT, "secrets": [secret]}]
+    env = {
+        "POSGATE_DATABASE_URL": database_url,
+        "POSGATE_EVENT_TRANSPORT": "rabbitmq",
+        "POSGATE_AMQP_URL": setup.amqp_url,
+        "POSGATE_EVENTS_EXCHANGE": f"{setup.run_id}.events",
+        "POSGATE_DEAD_LETTER_EXCHANGE": f"{setup.run_id}.dlx",
+        "POSGATE_AUTH_TOKENS": setup.token,
+        "POSGATE_GATEWAY_PORT": str(grpc_port),
+        "POSGATE_GATEWAY_HTTP_PORT": str(http_port),
+        "POSGATE_INVENTORY_TARGET": f"127.0.0.1:{inventory_port}",
+        "POSGATE_INTERNAL_TOKEN": setup.token,
+        "POSGATE_WEBHOOK_CREDENTIALS": json.dumps(credentials),
+        # The default limit (1,000/s, burst 2,000) would answer 429s; the benchmark measures the door open.
+        "POSGATE_WEBHOOK_RATE_PER_S": "1000000",
+        "POSGATE_WEBHOOK_BURST": "1000000",
+        "POSGATE_LOG_LEVEL": setup.server_log_level,
+    }
+    child = Child("gateway", ["-m", "posgate.cli", "serve", "gateway"], env, setup.log_dir)
+    try:
+        await wait_serving(child, grpc_port, health=True)
+        await wait_http(http_port)
+        sources = {"server": child.cpu_seconds, "inventory": downstream, **db_sources(database_url)}
+        yield Server(
+            http_port, {**sources, "rabbitmq": matching_seconds("beam.smp"), "wrk": wrk_children_seconds}
+        )
+    finally:
+        child.stop()
+
+
+@asynccontextmanager
+async def echo_inventory(setup: Setup) -> AsyncIterator[tuple[int, CpuSource]]:
+    """The echo gRPC server standing in for inventory: the gateway's dispatch goes somewhere cheap."""
+    port = free_port()
+    child = Child("echo", ["-m", "benchmarks.echo_server", "--port", str(port)], {}, setup.log_dir)
+    try:
+        await wait_serving(child, port, health=False)
+        yield port, child.cpu_seconds
+    finally:
+        child.stop()
+
+
+async def prepare(pg: database.Server, database_url: str) -> None:
+    """The merchant, store and item mappings the deliveries use."""
+    engine = create_engine(database_url)
+    try:
+        async with session_factory(engine)() as session:
+            await mappings.upsert(session, deliveries.mapping_entries(), datetime.now(UTC))
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+async def accepted(pg: database.Server, database_url: str) -> int:
+    """Raw deliveries the gateway stored as accepted."""
+    connection = await pg.connect(make_url(database_url).database or "")
+    try:
+        return int(
+            await connection.fetchval("SELECT count(*) FROM gw_raw_payloads WHERE outcome = 'accepted'")
+        )
+    finally:
+        await connection.close()
+
+
+async def wrk_phase(
+    server: Server, setup: Setup, plan: Plan, secret: str, label: str, *, counter: Counter | None = None
+) -> WrkPhase:
+    """A warm-up wrk run, then the measured one; each with fresh, never-sent deliveries.
+
+    `counter` (accepted deliveries, database commits) is read around the measured run only.
+    """
+    runs = []
+    counted: tuple[int, int] = (0, 0)
+    for name, seconds in (("warm", plan.warmup_s), ("run", plan.duration_s)):
+        made = deliveries.make(secret, f"{label}{name}{uuid.uuid4().hex[:6]}", plan.deliveries)
+        path = deliveries.write_for_wrk(made, setup.log_dir / f"{label}-{name}.tsv")
+        if counter is not None:
+            counted = await counter()
+        meter = CpuMeter(server.sources)
+        meter.start()
+        result = await run_wrk(
+            server.port, path, threads=plan.threads, connections=plan.connections, seconds=seconds
+        )
+        runs.append(WrkPhase(result, meter.stop()))
+        path.unlink()
+    if counter is not None:
+        accepted_now, commits_now = await counter()
+        runs[-1].accepted = accepted_now - counted[0]
+        runs[-1].commits_per_s = (commits_now - counted[1]) / plan.duration_s
+    return runs[-1]
+
+
+async def rate_phase(server: Server, secret: str, rate: float, seconds: float, label: str) -> RatePhase:
+    """Fresh deliveries at `rate` for `seconds`."""
+    made = deliveries.make(secret, f"{label}{uuid.uuid4().hex[:6]}", max(1, int(rate * seconds)))
+    meter = CpuMeter(server.sources)
+    meter.start()
+    load = await fixed_rate(server.port, made, rate=rate, connections=64)
+    return RatePhase(load, meter.stop())
+
+
+async def end_to_end(server: Server, inventory_port: int, token: str, secret: str, plan: Plan) -> EndToEnd:
+    """A WatchStock stream on the bench store, then webhooks at `plan.e2e_rate` for `duration_s`."""
+    client = InventoryClient.connect(f"127.0.0.1:{inventory_port}", token=token)
+    ready, complete, arrivals = asyncio.Event(), asyncio.Event(), {}
+    wanted = [sys.maxsize]  # accepted deliveries, known once the load has been sent
+
+    async def watch() -> None:
+        stream: Any = client.watch_stock(deliveries.TENANT, store_ids=[deliveries.STORE])
+        async for update in stream:
+            if update.HasField("snapshot") and update.snapshot.complete:
+                ready.set()
+            elif update.HasField("change"):
+                arrivals[int(update.change.delta) - 1] = time.monotonic()
+                if len(arrivals) >= wanted[0]:
+                    complete.set()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await asyncio.wait_for(ready.wait(), 30)
+        made = deliveries.make(secret, f"e2e{uuid.uuid4().hex[:6]}", int(plan.e2e_rate * plan.duration_s))
+        meter = CpuMeter(server.sources)
+        meter.start()
+        load = await fixed_rate(server.port, made, rate=plan.e2e_rate, connections=64)
+        cpu = meter.stop()
+        wanted[0] = load.statuses.get(202, 0)
+        if len(arrivals) >= wanted[0]:
+            complete.set()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(complete.wait(), 10)
+        return EndToEnd(load, cpu, dict(arrivals))
+    finally:
+        watcher.cancel()
+        with suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+            await watcher
+        await client.close()
+
+
+async def run(setup: Setup, plan: Plan) -> Results:
+    """Every phase, in order."""
+    secret = deliveries.new_secret()
+    print("bare ASGI (uvloop, asyncio): wrk ...", flush=True)
+    async with bare_app(setup, "uvloop") as bare:
+        bare_phase = await wrk_phase(bare, setup, plan, secret, "bare")
+    async with bare_app(setup, "asyncio") as bare:
+        bare_asyncio = await wrk_phase(bare, setup, plan, secret, "bareaio")
+    async with database.fresh_database(setup.pg) as url:
+        await prepare(setup.pg, url)
+        print("gateway (echo gRPC server as inventory): wrk, then half rate ...", flush=True)
+        async with (
+            echo_inventory(setup) as (echo_port, echo_cpu),
+            gateway_server(setup, url, secret, echo_port, echo_cpu) as gateway,
+        ):
+
+            async def counter() -> tuple[int, int]:
+                return await accepted(setup.pg, url), await database.commits(setup.pg, url)
+
+            gateway_phase = await wrk_phase(gateway, setup, plan, secret, "gw", counter=counter)
+            half_rate = max(1.0, round(gateway_phase.wrk.per_s / 2))
+            half = await rate_phase(gateway, secret, half_rate, plan.duration_s, "half")
+        print(f"bare ASGI at {half_rate:,.0f}/s ...", flush=True)
+        async with bare_app(setup, "uvloop") as bare:
+            bare_half = await rate_phase(bare, secret, half_rate, plan.duration_s, "barehalf")
+        print(f"end to end: inventory + gateway, {plan.e2e_rate:,.0f} webhooks/s ...", flush=True)
+        async with inventory_server(setup, url) as inventory:
+            inventory_cpu = inventory.sources["server"]
+            async with gateway_server(setup, url, secret, inventory.port, inventory_cpu) as gateway:
+                e2e = await end_to_end(gateway, inventory.port, setup.token, secret, plan)
+    return Results(bare_phase, bare_asyncio, gateway_phase, half, bare_half, e2e)
+
+
+async def main_async(setup: Setup, plan: Plan) -> None:
+    """Print the facts, run every phase within the time budget, print the table, clean up."""
+    print("\n".join(machine_facts(await database.durability(setup.pg))), flush=True)
+    print(
+        f"servers     log level {setup.server_log_level} (no per-request log lines), one process each",
+        flush=True,
+    )
+    other = await busy_cores()
+    print(f"before run  {other:.2f} of {os.cpu_count()} cores busy with other work", flush=True)
+    if other > 0.2:
+        print("            WARNING: the machine is not idle; the figures below will be lower", flush=True)
+    try:
+        results = await asyncio.wait_for(run(setup, plan), plan.budget_s)
+    finally:
+        await delete_topology(setup)
+    print()
+    print("\n".join(notes(results)))
+    print()
+    print(table(rows(results, threads=plan.threads, connections=plan.connections, e2e_rate=plan.e2e_rate)))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.gateway",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3 s per phase")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("POSGATE_BENCH_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server (a user allowed to create databases); env POSGATE_BENCH_POSTGRES",
+    )
+    parser.add_argument(
+        "--amqp",
+        default=os.environ.get("POSGATE_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672/"),
+        help="RabbitMQ URL; env POSGATE_BENCH_AMQP",
+    )
+    parser.add_argument("--server-log-level", default="WARNING", help="POSGATE_LOG_LEVEL of the services")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m benchmarks.gateway`."""
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
+        return 2
+    plan = QUICK if args.quick else FULL
+    run_id = f"posgate_bench_{uuid.uuid4().hex[:10]}"
+    log_dir = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
+    setup = Setup(
+        database.Server.from_url(args.postgres),
+        args.amqp,
+        run_id,
+        f"bench-{uuid.uuid4().hex}",
+        log_dir,
+        args.server_log_level,
+    )
+    finished = False
+    try:
+        asyncio.run(main_async(setup, plan))
+        finished = True
+    finally:
+        if finished and not args.keep_logs:
+            shutil.rmtree(log_dir, ignore_errors=True)
+        else:
+            print(f"child process logs: {log_dir}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -64,7 +64,10 @@ async def run(settings: Settings, components: Sequence[str]) -> None:
         except (ConnectionError, OSError, TimeoutError) as error:
             raise StartupError(f"cannot reach the message broker: {describe_error(error)}") from error
         for name, component in built:
-            await component.start()
+            try:
+                await component.start()
+            except OSError as error:
+                raise StartupError(f"cannot start {name}: {error}") from error
             started.append(component)
             running = await start_server(component.spec, settings, port=port_of(settings, name))
             servers.append(running)

@@ -18,6 +18,7 @@ COMPONENTS = ("gateway", "inventory", "routing", "returns")
 async def test_dev_serves_every_component_then_stops_cleanly(tmp_path: Path) -> None:
     ports = {name: free_port() for name in COMPONENTS}
     env = {f"POSGATE_{name.upper()}_PORT": str(port) for name, port in ports.items()}
+    env["POSGATE_GATEWAY_HTTP_PORT"] = str(free_port())
     process = PosgateProcess(
         ["dev", "--database-url", f"sqlite+aiosqlite:///{tmp_path / 'dev.db'}"], env, tmp_path / "dev.log"
     )

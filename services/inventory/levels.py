@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import and_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from posgate.services.inventory.domain import Level, Position
@@ -49,13 +49,3 @@ async def query_levels(
         conditions.append(stock.c.sku.in_(list(skus)))
     statement = select(stock).where(and_(*conditions)).order_by(stock.c.store_id, stock.c.sku)
     return [level_from_row(row) for row in (await session.execute(statement)).mappings()]
-
-
-def position_filter(positions: Iterable[Position]) -> Any:
-    """A WHERE clause matching exactly the given positions."""
-    return or_(
-        *(
-            and_(stock.c.tenant_id == p.tenant_id, stock.c.store_id == p.store_id, stock.c.sku == p.sku)
-            for p in positions
-        )
-    )

@@ -9,17 +9,12 @@ shape is checked against the topic (a replayed `orders/create` body relabelled
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import Any
 
 from pydantic import AwareDatetime, TypeAdapter, ValidationError
 
-from posgate.gateway.adapters import commands
+from posgate.gateway.adapters import commands, payloads, signing
 from posgate.gateway.adapters.base import (
     CanonicalCommand,
     EventIdentity,
@@ -65,41 +60,12 @@ _TIMESTAMP = TypeAdapter(AwareDatetime)
 
 def digest(secret: bytes, body: bytes) -> bytes:
     """The HMAC-SHA256 Shopify computes over the raw body."""
-    return hmac.new(secret, body, hashlib.sha256).digest()
+    return signing.hmac_sha256(secret, body)
 
 
 def signature(secret: bytes, body: bytes) -> str:
     """The `X-Shopify-Hmac-Sha256` header Shopify sends with a body."""
     return base64.b64encode(digest(secret, body)).decode()
-
-
-def decode_signature(header: str) -> bytes:
-    """The 32 bytes of a Base64 HMAC-SHA256 header; `SignatureError(malformed_signature)` if not."""
-    try:
-        digest = base64.b64decode(header, validate=True)
-    except ValueError:
-        raise SignatureError("malformed_signature", "X-Shopify-Hmac-Sha256 is not Base64") from None
-    if len(digest) != hashlib.sha256().digest_size:
-        raise SignatureError("malformed_signature", "X-Shopify-Hmac-Sha256 is not an HMAC-SHA256")
-    return digest
-
-
-def load_json(body: bytes) -> Any:
-    """Parse a body exactly: big integers stay ints, floats become `Decimal`, NaN is refused."""
-    try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise PayloadError("malformed_json", str(error)) from error
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def validation_detail(error: ValidationError) -> str:
-    """A short description of what failed, without echoing the payload's values."""
-    problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False)]
-    return "; ".join(problems[:5])
 
 
 class ShopifyAdapter:
@@ -115,10 +81,8 @@ class ShopifyAdapter:
             raise SignatureError("missing_signature", "no X-Shopify-Hmac-Sha256 header")
         if not secrets:
             raise SignatureError("no_secret_configured", "no Shopify client secret for this account")
-        given = decode_signature(header)
-        # Every secret is tried (no early exit), so timing does not tell which key matched.
-        matches = [hmac.compare_digest(digest(s, request.body), given) for s in secrets]
-        if not any(matches):
+        given = signing.decode_base64_digest(header, "X-Shopify-Hmac-Sha256")
+        if not signing.matches_any(secrets, request.body, given):
             raise SignatureError("signature_mismatch", "X-Shopify-Hmac-Sha256 does not match")
         triggered_at = _header_time(request.headers)
         if triggered_at is not None and triggered_at < now - MAX_AGE:
@@ -134,7 +98,7 @@ class ShopifyAdapter:
             raise PayloadError("missing_topic", "no X-Shopify-Topic header")
         if not shop:
             raise PayloadError("missing_shop_domain", "no X-Shopify-Shop-Domain header")
-        document = load_json(request.body)
+        document = payloads.load_exact_json(request.body)
         if not isinstance(document, dict):
             raise PayloadError("invalid_payload", "the body is not a JSON object")
         webhook_id = headers.get(WEBHOOK_ID_HEADER) or None
@@ -145,7 +109,7 @@ class ShopifyAdapter:
         try:
             payload = payload_type.model_validate(document)
         except ValidationError as error:
-            raise PayloadError("invalid_payload", validation_detail(error)) from error
+            raise PayloadError("invalid_payload", payloads.validation_detail(error, most=5)) from error
         if topic == "orders/cancelled" and isinstance(payload, Order) and payload.cancelled_at is None:
             raise PayloadError("invalid_payload", "orders/cancelled without cancelled_at")
         event = ShopifyEvent(

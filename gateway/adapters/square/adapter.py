@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import hashlib
-import hmac
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from posgate.contracts import common, orders
-from posgate.gateway.adapters import commands
+from posgate.gateway.adapters import commands, payloads, signing
 from posgate.gateway.adapters.base import (
     CanonicalCommand,
     EventIdentity,
@@ -61,41 +58,12 @@ _PAYLOADS: dict[str, type[SquarePayload]] = {
 
 def digest(secret: bytes, url: str, body: bytes) -> bytes:
     """The HMAC-SHA256 Square computes over the notification URL followed by the body."""
-    return hmac.new(secret, url.encode() + body, hashlib.sha256).digest()
+    return signing.hmac_sha256(secret, url.encode() + body)
 
 
 def signature(secret: bytes, url: str, body: bytes) -> str:
     """The `x-square-hmacsha256-signature` header Square sends for a notification."""
     return base64.b64encode(digest(secret, url, body)).decode()
-
-
-def decode_signature(header: str) -> bytes:
-    """The 32 bytes of a Base64 HMAC-SHA256 header; `SignatureError(malformed_signature)` if not."""
-    try:
-        digest = base64.b64decode(header, validate=True)
-    except ValueError:
-        raise SignatureError("malformed_signature", "x-square-hmacsha256-signature is not Base64") from None
-    if len(digest) != hashlib.sha256().digest_size:
-        raise SignatureError("malformed_signature", "x-square-hmacsha256-signature is not an HMAC-SHA256")
-    return digest
-
-
-def load_json(body: bytes) -> Any:
-    """Parse a body; floats become `Decimal` and NaN/Infinity are refused."""
-    try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise PayloadError("malformed_json", str(error)) from error
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def validation_detail(error: ValidationError) -> str:
-    """A short description of what failed, without echoing the payload's values."""
-    problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False)]
-    return "; ".join(problems[:5])
 
 
 class SquareAdapter:
@@ -111,26 +79,24 @@ class SquareAdapter:
             raise SignatureError("missing_signature", f"no {SIGNATURE_HEADER} header")
         if not secrets:
             raise SignatureError("no_secret_configured", "no Square signature key for this account")
-        given = decode_signature(header)
-        # Every secret is tried (no early exit), so timing does not tell which key matched.
-        matches = [hmac.compare_digest(digest(s, request.url, request.body), given) for s in secrets]
-        if not any(matches):
+        given = signing.decode_base64_digest(header, SIGNATURE_HEADER)
+        if not signing.matches_any(secrets, request.url.encode() + request.body, given):
             raise SignatureError("signature_mismatch", "x-square-hmacsha256-signature does not match")
         _check_fresh(request.body, now)
 
     def parse(self, request: InboundRequest) -> VendorEvent:
         """The typed Square event; unknown event types are kept with `model=None`."""
         try:
-            envelope = SquareEnvelope.model_validate(load_json(request.body))
+            envelope = SquareEnvelope.model_validate(payloads.load_exact_json(request.body))
         except ValidationError as error:
-            raise PayloadError("invalid_envelope", validation_detail(error)) from error
+            raise PayloadError("invalid_envelope", payloads.validation_detail(error, most=5)) from error
         payload_type = _PAYLOADS.get(envelope.type)
         if payload_type is None:
             return VendorEvent(_identity(envelope, None), envelope.type, None)
         try:
             payload = payload_type.model_validate(envelope.data.object)
         except ValidationError as error:
-            raise PayloadError("invalid_payload", validation_detail(error)) from error
+            raise PayloadError("invalid_payload", payloads.validation_detail(error, most=5)) from error
         event = SquareEvent(envelope=envelope, payload=payload)
         return VendorEvent(_identity(envelope, payload), envelope.type, event)
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -22,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from posgate.contracts import inventory, stores
+from posgate.gateway.adapters import payloads, signing
 from posgate.gateway.adapters.base import (
     AdapterError,
     CanonicalCommand,
@@ -55,7 +54,6 @@ SIGNATURE_HEADER = "webhook-signature"
 TOLERANCE = timedelta(minutes=5)
 SECRET_PREFIX = b"whsec_"
 _UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
-_DIGEST_SIZE = hashlib.sha256().digest_size
 
 MOVEMENT_TYPES = {
     "sale": inventory.pb.MOVEMENT_TYPE_SALE,
@@ -85,8 +83,10 @@ class StandardAdapter:
         """Check one `v1` entry against one `whsec_` secret, then the timestamp's tolerance."""
         message_id, sent, presented = _signature_headers(request)
         signed = f"{message_id}.{sent}.".encode() + request.body
-        expected = [_mac(_key(secret), signed) for secret in secrets]
-        if not any(hmac.compare_digest(mine, theirs) for mine in expected for theirs in presented):
+        keys = [_key(secret) for secret in secrets]
+        # Every entry is checked against every key (no early exit).
+        matches = [signing.matches_any(keys, signed, theirs) for theirs in presented]
+        if not any(matches):
             raise SignatureError("signature_mismatch", "no webhook-signature entry matches")
         signed_at = datetime.fromtimestamp(int(sent), tz=UTC)
         if abs(now - signed_at) > TOLERANCE:
@@ -102,11 +102,7 @@ class StandardAdapter:
         try:
             event = STANDARD_EVENT.validate_json(request.body)
         except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(map(str, item['loc']))}: {item['msg']}"
-                for item in error.errors(include_input=False)
-            )
-            raise PayloadError("invalid_payload", problems) from None
+            raise PayloadError("invalid_payload", payloads.validation_detail(error)) from None
         identity = EventIdentity(
             provider_event_id=message_id,
             entity=f"{event.type}:{event.data.store_id}",
@@ -203,10 +199,9 @@ def _decode_v1(entry: str) -> bytes | None:
     if version != "v1":
         return None
     try:
-        signature = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
+        return signing.decode_base64_digest(encoded, SIGNATURE_HEADER)
+    except SignatureError:
         return None
-    return signature if len(signature) == _DIGEST_SIZE else None
 
 
 def _key(secret: bytes) -> bytes:
@@ -217,7 +212,3 @@ def _key(secret: bytes) -> bytes:
     except (binascii.Error, ValueError):
         # A configuration fault, not the request's: never an auth verdict, and never echoed.
         raise AdapterError("invalid_secret", "a configured secret is not whsec_<base64>") from None
-
-
-def _mac(key: bytes, message: bytes) -> bytes:
-    return hmac.new(key, message, hashlib.sha256).digest()

@@ -17,10 +17,6 @@ recorded, no command.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
 import math
 from collections.abc import Sequence
@@ -30,6 +26,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from posgate.gateway.adapters import payloads, signing
 from posgate.gateway.adapters.base import (
     CanonicalCommand,
     EventIdentity,
@@ -53,7 +50,6 @@ from posgate.gateway.adapters.toast.models import (
 
 SIGNATURE_HEADER = "toast-signature"
 RESTAURANT_HEADER = "toast-restaurant-external-id"
-_DIGEST_SIZE = hashlib.sha256().digest_size
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _Model = TypeVar("_Model", bound=BaseModel)
 
@@ -70,14 +66,14 @@ class ToastAdapter:
         header = request.headers.get(SIGNATURE_HEADER, "").strip()
         if not header:
             raise SignatureError("missing_signature", "no Toast-Signature header")
-        presented = _decode_signature(header)
+        presented = signing.decode_base64_digest(header, "Toast-Signature")
         signed = request.body + _signed_timestamp(request.body)
-        if not any(hmac.compare_digest(presented, _mac(secret, signed)) for secret in secrets):
+        if not signing.matches_any(secrets, signed, presented):
             raise SignatureError("signature_mismatch", "Toast-Signature does not match the body")
 
     def parse(self, request: InboundRequest) -> VendorEvent:
         """The stock or menus event; other categories are read as an envelope only."""
-        raw = _json_object(request.body)
+        raw = payloads.load_json_object(request.body)
         envelope = _validate(ToastEnvelope, raw)
         if envelope.event_category == "stock" and envelope.event_type in set(StockEventType):
             stock = _validate(StockEvent, raw)
@@ -132,16 +128,6 @@ class ToastAdapter:
         return [replace(command, warnings=(warning,))] if warning else [command]
 
 
-def _decode_signature(header: str) -> bytes:
-    try:
-        presented = base64.b64decode(header, validate=True)
-    except (binascii.Error, ValueError):
-        raise SignatureError("malformed_signature", "Toast-Signature is not Base64") from None
-    if len(presented) != _DIGEST_SIZE:
-        raise SignatureError("malformed_signature", "Toast-Signature is not an HMAC-SHA256")
-    return presented
-
-
 def _signed_timestamp(body: bytes) -> bytes:
     # The signature covers the timestamp inside the body, so a body without one cannot be
     # authenticated at all: that is an auth failure, not a payload one.
@@ -155,28 +141,11 @@ def _signed_timestamp(body: bytes) -> bytes:
     return stamp.encode()
 
 
-def _mac(secret: bytes, message: bytes) -> bytes:
-    return hmac.new(secret, message, hashlib.sha256).digest()
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        raw = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise PayloadError("invalid_json", "the body is not JSON") from None
-    if not isinstance(raw, dict):
-        raise PayloadError("invalid_payload", "the body is not a JSON object")
-    return raw
-
-
 def _validate(model: type[_Model], raw: dict[str, Any]) -> _Model:
     try:
         return model.model_validate(raw)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors(include_input=False)
-        )
-        raise PayloadError("invalid_payload", problems) from None
+        raise PayloadError("invalid_payload", payloads.validation_detail(error)) from None
 
 
 def _envelope_identity(envelope: ToastEnvelope, request: InboundRequest) -> EventIdentity:

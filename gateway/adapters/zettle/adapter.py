@@ -15,8 +15,6 @@ A relabelled `eventName` fails validation, since the three payloads share no req
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 from collections.abc import Sequence
@@ -25,6 +23,7 @@ from typing import Any, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, TypeAdapter, ValidationError
 
+from posgate.gateway.adapters import payloads, signing
 from posgate.gateway.adapters.base import (
     CanonicalCommand,
     EventIdentity,
@@ -81,14 +80,14 @@ class ZettleAdapter:
         stamp, payload = _signed_fields(request.body)
         signed = f"{stamp}.{payload}".encode()
         presented = bytes.fromhex(header)
-        if not any(hmac.compare_digest(presented, _mac(secret, signed)) for secret in secrets):
+        if not signing.matches_any(secrets, signed, presented):
             raise SignatureError("signature_mismatch", "X-iZettle-Signature does not match the payload")
         self._check_fresh(stamp, now)
 
     def parse(self, request: InboundRequest) -> VendorEvent:
         """The envelope, its payload parsed a second time into the event's model."""
-        envelope = _validate(Envelope, _json_object(request.body, "body"))
-        inner = _json_object(envelope.payload.encode(), "payload")
+        envelope = _validate(Envelope, payloads.load_json_object(request.body, "body"))
+        inner = payloads.load_json_object(envelope.payload.encode(), "payload")
         if envelope.event_name == EventName.INVENTORY_BALANCE_CHANGED:
             balance = _validate(InventoryBalanceChanged, inner)
             _same_organization(envelope, balance.organization_uuid)
@@ -153,28 +152,12 @@ def _signed_fields(body: bytes) -> tuple[str, str]:
     return stamp, payload
 
 
-def _mac(secret: bytes, message: bytes) -> bytes:
-    return hmac.new(secret, message, hashlib.sha256).digest()
-
-
-def _json_object(document: bytes, what: str) -> dict[str, Any]:
-    try:
-        raw = json.loads(document)
-    except (UnicodeDecodeError, ValueError):
-        raise PayloadError("invalid_json", f"the {what} is not JSON") from None
-    if not isinstance(raw, dict):
-        raise PayloadError("invalid_payload", f"the {what} is not a JSON object")
-    return raw
-
-
 def _validate(model: type[_Model], raw: dict[str, Any]) -> _Model:
     try:
         return model.model_validate(raw)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in error.errors(include_input=False)
-        )
-        raise PayloadError("invalid_payload", f"{model.__name__}: {problems}") from None
+        detail = payloads.validation_detail(error)
+        raise PayloadError("invalid_payload", f"{model.__name__}: {detail}") from None
 
 
 def _same_organization(envelope: Envelope, signed_organization: str) -> None:

@@ -76,6 +76,8 @@ async def run(settings: Settings, components: Sequence[str]) -> None:
     except ServerConfigurationError as error:
         raise StartupError(str(error)) from error
     finally:
+        for component in started:
+            await component.drain()
         for running in servers:
             await running.stop(settings.shutdown_grace_s)
         for component in reversed(started):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import faulthandler
 import logging
 import sys
 from collections.abc import Sequence
@@ -29,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `posgate` console script."""
+    # A crash inside a C extension (grpcio, asyncpg) then still names the Python frames.
+    faulthandler.enable()
     args = _parser().parse_args(argv)
     if args.command == "dev":
         settings = Settings(dev_mode=True, event_transport=EventTransport.INPROCESS)

@@ -42,9 +42,12 @@ class Component:
         spec: What its gRPC server serves.
         start: Starts background work (after the event bus started, before serving).
         stop: Stops it (after the server stopped taking calls).
+        drain: Ends long-lived calls (streams) while the server is still up, so no stream
+            handler is still running when the server stops underneath it.
 
     """
 
     spec: ComponentSpec
     start: Callable[[], Awaitable[None]] = _nothing
     stop: Callable[[], Awaitable[None]] = _nothing
+    drain: Callable[[], Awaitable[None]] = _nothing

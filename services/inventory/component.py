@@ -48,4 +48,5 @@ def component(deps: Dependencies) -> Component:
         service_names=[inventory.SERVICE_NAME],
         probes=deps.probes(),
     )
-    return Component(spec, start, stop)
+    # Streams end before the server stops (drain), and again harmlessly in stop().
+    return Component(spec, start, stop, drain=hub.stop)

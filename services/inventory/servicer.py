@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -14,11 +14,18 @@ from posgate.errors import FieldViolation, InvalidArgument
 from posgate.runtime.caller import current_caller, require_tenant
 from posgate.services.inventory import convert, ledger, reservations, thresholds
 from posgate.services.inventory.batching import GroupCommitter
-from posgate.services.inventory.domain import Rejection, check_count, check_movement, check_position
+from posgate.services.inventory.domain import (
+    Rejection,
+    TenantCheck,
+    check_count,
+    check_movement,
+    check_position,
+)
 from posgate.services.inventory.journal import Change, recorded_changes
 from posgate.services.inventory.levels import query_levels, read_levels
 
 pb = inventory.pb
+ItemT = TypeVar("ItemT")
 MAX_BATCH = 10_000
 MAX_POSITIONS = 10_000
 
@@ -67,17 +74,13 @@ class InventoryServicer(inventory.grpc_api.InventoryServiceServicer):
         may_act_for = current_caller().may_act_for
         commands = [convert.movement_from_pb(m, _provider(request.meta)) for m in request.movements]
         results: list[pb.MovementResult | None] = [None] * len(commands)
-        valid: list[int] = []
-        for index, command in enumerate(commands):
-            try:
-                check_movement(command, may_act_for)
-                valid.append(index)
-            except Rejection as rejection:
-                results[index] = pb.MovementResult(
-                    idempotency_key=command.idempotency_key,
-                    outcome=pb.MOVEMENT_OUTCOME_REJECTED,
-                    reason=rejection.reason,
-                )
+        for index, rejection in _rejections(commands, check_movement, may_act_for):
+            results[index] = pb.MovementResult(
+                idempotency_key=commands[index].idempotency_key,
+                outcome=pb.MOVEMENT_OUTCOME_REJECTED,
+                reason=rejection.reason,
+            )
+        valid = [i for i, result in enumerate(results) if result is None]
         applied = await self._app.committer.submit([commands[i] for i in valid]) if valid else []
         for index, result in zip(valid, applied, strict=True):
             results[index] = _movement_result(commands[index].idempotency_key, result)
@@ -91,17 +94,13 @@ class InventoryServicer(inventory.grpc_api.InventoryServiceServicer):
         may_act_for = current_caller().may_act_for
         commands = [convert.count_from_pb(c, _provider(request.meta)) for c in request.counts]
         results: list[pb.CountResult | None] = [None] * len(commands)
-        valid: list[int] = []
-        for index, command in enumerate(commands):
-            try:
-                check_count(command, may_act_for)
-                valid.append(index)
-            except Rejection as rejection:
-                results[index] = pb.CountResult(
-                    idempotency_key=command.idempotency_key,
-                    outcome=pb.COUNT_OUTCOME_REJECTED,
-                    reason=rejection.reason,
-                )
+        for index, rejection in _rejections(commands, check_count, may_act_for):
+            results[index] = pb.CountResult(
+                idempotency_key=commands[index].idempotency_key,
+                outcome=pb.COUNT_OUTCOME_REJECTED,
+                reason=rejection.reason,
+            )
+        valid = [i for i, result in enumerate(results) if result is None]
         if valid:
             async with self._app.sessions.begin() as session:
                 applied = await ledger.set_counts(session, [commands[i] for i in valid], datetime.now(UTC))
@@ -215,6 +214,19 @@ class InventoryServicer(inventory.grpc_api.InventoryServiceServicer):
             raise InvalidArgument("tenant_id is required", reason="MISSING_TENANT")
         require_tenant(request.tenant_id)
         return self._app.watch(request)
+
+
+def _rejections(
+    commands: Sequence[ItemT], check: Callable[[ItemT, TenantCheck], None], may_act_for: TenantCheck
+) -> list[tuple[int, Rejection]]:
+    """Each item `check` refuses, by position; the others are applied."""
+    refused: list[tuple[int, Rejection]] = []
+    for index, command in enumerate(commands):
+        try:
+            check(command, may_act_for)
+        except Rejection as rejection:
+            refused.append((index, rejection))
+    return refused
 
 
 def _check_position(position: Any, field: str) -> None:

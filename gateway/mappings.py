@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from posgate.gateway.tables import MappingKind, mappings
+from posgate.gateway.tables import MappingKind, mapping_versions, mappings
 
 _KINDS = frozenset({MappingKind.TENANT, MappingKind.STORE, MappingKind.SKU})
 # Rows per INSERT statement in a bulk load; keeps under SQLite's bound-parameter limit.
@@ -139,6 +139,7 @@ async def upsert(session: AsyncSession, entries: Sequence[MappingEntry], now: da
                 },
             )
         )
+    await bump_versions(session, {(e.provider, e.merchant_id) for e in unique.values()})
     return len(rows)
 
 
@@ -156,4 +157,26 @@ async def delete_mappings(
             mappings.c.vendor_id.in_(list(vendor_ids)),
         )
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    deleted = int(getattr(result, "rowcount", 0) or 0)
+    if deleted:
+        await bump_versions(session, {(provider, merchant_id)})
+    return deleted
+
+
+async def bump_versions(session: AsyncSession, merchants: Iterable[tuple[str, str]]) -> None:
+    """Record that the mappings of each (provider, merchant) changed, in the caller's transaction.
+
+    Cached snapshots of those merchants (`posgate.gateway.mapping_cache`) are stale from the
+    commit on.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    for provider, merchant_id in sorted(merchants):
+        statement = dialect.insert(mapping_versions).values(
+            provider=provider, merchant_id=merchant_id, version=1
+        )
+        await session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["provider", "merchant_id"],
+                set_={"version": mapping_versions.c.version + 1},
+            )
+        )

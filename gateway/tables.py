@@ -142,3 +142,14 @@ mappings = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     UniqueConstraint("provider", "merchant_id", "kind", "vendor_id", name="uq_gw_mappings_vendor_id"),
 )
+
+# One row per (provider, merchant) whose mappings ever changed; every change bumps `version`
+# in the same transaction, so a process can keep a merchant's mappings cached and check them
+# with one small read (`posgate.gateway.mapping_cache`).
+mapping_versions = Table(
+    "gw_mapping_versions",
+    metadata,
+    Column("provider", String(64), primary_key=True),
+    Column("merchant_id", String(255), primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)

@@ -1,0 +1,67 @@
+"""Merchants' mapping snapshots kept in memory while their stored version is unchanged.
+
+Loading every mapping of a merchant for each delivery costs a query returning up to thousands
+of rows. Each change to a merchant's mappings bumps its row in `gw_mapping_versions` in the
+same transaction (`posgate.gateway.mappings.bump_versions`), so one small read per batch of
+deliveries tells which cached snapshots are still current, in any number of processes.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from posgate.gateway.mappings import MappingSnapshot, snapshot
+from posgate.gateway.tables import mapping_versions
+
+Merchant = tuple[str, str]
+"""(provider, vendor merchant id)."""
+
+
+class MappingCache:
+    """Snapshots of the most recently used merchants, each checked against its version."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        """Keep at most `capacity` merchants (least recently used leave first)."""
+        self._capacity = capacity
+        self._entries: OrderedDict[Merchant, tuple[int, MappingSnapshot]] = OrderedDict()
+
+    async def snapshots(
+        self, session: AsyncSession, merchants: Iterable[Merchant]
+    ) -> dict[Merchant, MappingSnapshot]:
+        """A current snapshot of each merchant, read in `session`'s transaction where stale."""
+        wanted = sorted(set(merchants))
+        if not wanted:
+            return {}
+        versions = await _versions(session, wanted)
+        found: dict[Merchant, MappingSnapshot] = {}
+        for merchant in wanted:
+            # A merchant without a version row never had a mapping: version 0, nothing mapped.
+            version = versions.get(merchant, 0)
+            cached = self._entries.get(merchant)
+            if cached is not None and cached[0] == version:
+                self._entries.move_to_end(merchant)
+                found[merchant] = cached[1]
+                continue
+            # Read after the version: the snapshot is at least as new as the version it is kept
+            # under, so a change committed in between costs one more load, never a stale hit.
+            found[merchant] = await snapshot(session, *merchant)
+            self._keep(merchant, version, found[merchant])
+        return found
+
+    def _keep(self, merchant: Merchant, version: int, loaded: MappingSnapshot) -> None:
+        self._entries[merchant] = (version, loaded)
+        self._entries.move_to_end(merchant)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+
+async def _versions(session: AsyncSession, merchants: list[Merchant]) -> dict[Merchant, int]:
+    query = select(
+        mapping_versions.c.provider, mapping_versions.c.merchant_id, mapping_versions.c.version
+    ).where(tuple_(mapping_versions.c.provider, mapping_versions.c.merchant_id).in_(merchants))
+    rows = (await session.execute(query)).all()
+    return {(row.provider, row.merchant_id): int(row.version) for row in rows}

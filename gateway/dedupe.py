@@ -10,10 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from posgate.gateway.adapters.base import EventIdentity
@@ -51,15 +49,3 @@ async def first_delivery(session: AsyncSession, provider: str, key: str) -> int 
     )
     found = (await session.execute(query)).scalar_one_or_none()
     return None if found is None else int(found)
-
-
-async def claim(session: AsyncSession, provider: str, key: str, raw_id: int, now: datetime) -> bool:
-    """Record `raw_id` as the first delivery of `key`; False when another delivery has it."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(dedupe_keys).values(
-        provider=provider, dedupe_key=key, raw_payload_id=raw_id, created_at=now
-    )
-    # ON CONFLICT waits for a concurrent inserter of the same key and then does nothing.
-    statement = statement.on_conflict_do_nothing(index_elements=["provider", "dedupe_key"])
-    inserted = (await session.execute(statement.returning(dedupe_keys.c.raw_payload_id))).scalar_one_or_none()
-    return inserted is not None

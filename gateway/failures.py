@@ -30,7 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.gateway.adapters.base import Adapter, AdapterError, InboundRequest, SignatureError, Topic
 from posgate.gateway.adapters.registry import ADAPTERS
-from posgate.gateway.pipeline import fail, process
+from posgate.gateway.deliveries import Delivery
+from posgate.gateway.mapping_cache import MappingCache
+from posgate.gateway.pipeline import parse, run_batch
 from posgate.gateway.tables import CommandState, FailureClass, commands, failures, raw_payloads
 
 # One tenant's account with a provider: (tenant, the secrets it signs with, several while rotating).
@@ -192,14 +194,19 @@ async def _rerun(
     secrets_for: CredentialsFor,
 ) -> ReplayResult:
     request = InboundRequest(raw.provider, raw.topic, raw.url, raw.headers, raw.body, raw.received_at)
-    signer = raw.signed_by_tenant
+    # Replayed on purpose: no de-duplication, the row it was stored as is updated in place.
+    delivery = Delivery(
+        request, adapter, now, signed_by=raw.signed_by_tenant, raw_id=raw.id, deduplicate=False
+    )
     if view.failure_class == FailureClass.AUTH:
         try:
-            signer = verified_signer(adapter, request, secrets_for(raw.provider))
+            delivery.signed_by = verified_signer(adapter, request, secrets_for(raw.provider))
         except AdapterError as error:
-            again = await fail(session, raw.id, request, error, now)
-            return ReplayResult(view.id, again.outcome, (), again.failure_class, again.reason)
-    result = await process(session, adapter, request, raw.id, now, deduplicate=False, signed_by=signer)
+            delivery.error = error
+    if delivery.error is None:
+        parse(delivery)
+    # A fresh cache: a replay must see the mappings as they are now.
+    [result] = await run_batch(session, [delivery], MappingCache())
     return ReplayResult(view.id, result.outcome, result.new_command_ids, result.failure_class, result.reason)
 
 

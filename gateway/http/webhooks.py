@@ -20,6 +20,7 @@ from starlette.routing import Route
 from posgate.bus.retry import describe_error
 from posgate.gateway import audit
 from posgate.gateway.adapters.base import InboundRequest, Topic
+from posgate.gateway.deliveries import IngestResult
 from posgate.gateway.http.context import GatewayContext
 from posgate.gateway.http.security import (
     BodyTooLarge,
@@ -28,7 +29,8 @@ from posgate.gateway.http.security import (
     read_limited,
     signing_tenant,
 )
-from posgate.gateway.pipeline import IngestResult, ingest
+from posgate.gateway.ingestor import Ingestor
+from posgate.gateway.pipeline import admit
 from posgate.gateway.tables import FailureClass, Outcome
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,16 @@ def guard_of(request: Request) -> WebhookGuard:
     if guard is None:
         guard = state.webhook_guard = WebhookGuard.from_settings(request.app.state.ctx.settings)
     return guard
+
+
+def ingestor_of(request: Request) -> Ingestor:
+    """The app's `Ingestor` (group commit), built on first use; it wakes the dispatcher."""
+    state = request.app.state
+    ingestor: Ingestor | None = getattr(state, "ingestor", None)
+    if ingestor is None:
+        ctx: GatewayContext = state.ctx
+        ingestor = state.ingestor = Ingestor(ctx.sessions, on_commands=ctx.wake_dispatcher)
+    return ingestor
 
 
 def public_url(request: Request) -> str:
@@ -107,21 +119,13 @@ async def _handle(request: Request, topic: str, family: frozenset[str]) -> JSONR
     credentials = guard_of(request).credentials.get(provider, ())
     signer = signing_tenant(ctx.adapters[provider], inbound, credentials, now)
     secrets = signer.secrets if signer else all_secrets(credentials)
+    delivery = admit(ctx.adapters[provider], inbound, secrets, now, signer.tenant if signer else None)
     try:
-        result = await ingest(
-            ctx.sessions,
-            inbound,
-            secrets,
-            now,
-            adapters=ctx.adapters,
-            tenant=signer.tenant if signer else None,
-        )
+        result = await ingestor_of(request).submit(delivery)
     except Exception as error:
         # Nothing was stored: the one case where the vendor must retry.
         log.error("webhook not stored provider=%s topic=%s: %s", provider, topic, describe_error(error))
         return JSONResponse({"error": "not_stored", "reason": "storage_unavailable"}, status_code=500)
-    if result.new_command_ids:
-        ctx.wake_dispatcher()
     return _answer(result, call)
 
 

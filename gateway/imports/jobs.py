@@ -15,7 +15,7 @@ from posgate.gateway.adapters.base import CanonicalCommand
 from posgate.gateway.dedupe import storable_headers
 from posgate.gateway.imports.lines import Row
 from posgate.gateway.imports.tables import JobState, import_errors, import_jobs
-from posgate.gateway.pipeline import DISPATCHABLE_SERVICES
+from posgate.gateway.ingest_store import DISPATCHABLE_SERVICES
 from posgate.gateway.tables import CommandState, MappingKind, Outcome, commands, mappings, raw_payloads
 
 IMPORT_TOPIC = "import"

@@ -8,8 +8,8 @@ import pytest
 
 from posgate.gateway import mappings
 from posgate.gateway.failures import FailureFilter, list_failures
+from posgate.gateway.ingest_store import record_failure
 from posgate.gateway.mappings import MappingEntry
-from posgate.gateway.pipeline import record_failure
 from posgate.gateway.tables import MappingKind
 from tests.integration.gateway.conftest import load_mappings
 from tests.unit.gateway.adapters.standard.cases import NOW

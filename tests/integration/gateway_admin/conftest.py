@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.db.engine import create_engine, session_factory
 from posgate.gateway.adapters.registry import ADAPTERS
+from posgate.gateway.deliveries import IngestResult
 from posgate.gateway.http.app import build_app
 from posgate.gateway.http.context import GatewayContext
-from posgate.gateway.pipeline import IngestResult, ingest
+from posgate.gateway.pipeline import ingest
 from posgate.settings import Settings
 from tests.integration.gateway.conftest import MAPPED, delivery, load_mappings
 from tests.unit.gateway.adapters.standard.cases import NOW, SECRET

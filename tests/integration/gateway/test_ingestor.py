@@ -1,0 +1,140 @@
+"""Group commit of webhook deliveries: concurrent deliveries share transactions, each keeps its outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+
+import pytest
+from sqlalchemy import select
+
+from posgate.gateway.adapters.standard import StandardAdapter
+from posgate.gateway.deliveries import Delivery
+from posgate.gateway.ingestor import Ingestor
+from posgate.gateway.mappings import MappingEntry
+from posgate.gateway.pipeline import admit
+from posgate.gateway.tables import MappingKind, commands, dedupe_keys, failures, raw_payloads
+from tests.integration.gateway.conftest import MAPPED, SECRETS, count, load_mappings
+from tests.unit.gateway.adapters.standard.cases import CASES, MERCHANT, NOW, SECRET
+
+ADAPTER = StandardAdapter()
+
+
+def movement(movement_id: str, item: str = "TSHIRT-L") -> Delivery:
+    """An admitted delivery of one receipt of `item`, its own event."""
+    body = json.dumps(
+        {
+            "type": "inventory.movements",
+            "timestamp": "2024-05-01T09:31:12Z",
+            "data": {
+                "merchant_id": MERCHANT,
+                "store_id": "berlin-1",
+                "movements": [{"movement_id": movement_id, "item_id": item, "type": "receipt", "delta": 1}],
+            },
+        }
+    ).encode()
+    request = CASES.request(body, CASES.sign(body, SECRET, NOW))
+    return admit(ADAPTER, request, SECRETS, NOW, "tenant-acme")
+
+
+class CountingSessions:
+    """The real session factory, counting the transactions opened through it."""
+
+    def __init__(self, sessions) -> None:
+        self.sessions = sessions
+        self.opened = 0
+
+    def __call__(self):
+        self.opened += 1
+        return self.sessions()
+
+
+async def test_concurrent_deliveries_share_a_transaction_and_keep_their_own_outcomes(sessions) -> None:
+    await load_mappings(sessions, MAPPED)
+    counting = CountingSessions(sessions)
+    woken: list[int] = []
+    ingestor = Ingestor(counting, on_commands=lambda: woken.append(1))
+    unmapped = movement("m-unmapped", item="NOT-MAPPED")
+
+    results = await asyncio.gather(
+        *(ingestor.submit(movement(f"m-{n}")) for n in range(40)), ingestor.submit(unmapped)
+    )
+
+    assert [r.outcome for r in results[:40]] == ["accepted"] * 40
+    assert (results[40].outcome, results[40].reason) == ("failed", "unmapped_sku")
+    assert len({r.command_ids for r in results[:40]}) == 40
+    assert all(r.new_command_ids == r.command_ids for r in results[:40])
+    assert counting.opened <= 2  # 41 deliveries, at most two commits
+    assert woken
+    assert await count(sessions, commands) == 40
+    assert await count(sessions, raw_payloads) == 41
+    assert await count(sessions, failures, failures.c.reason == "unmapped_sku") == 1
+    async with sessions() as session:
+        stored = {row.raw_payload_id for row in await session.execute(select(commands.c.raw_payload_id))}
+    assert stored == {r.raw_payload_id for r in results[:40]}
+
+
+async def test_the_same_event_delivered_concurrently_is_accepted_once(sessions) -> None:
+    await load_mappings(sessions, MAPPED)
+    ingestor = Ingestor(sessions)
+    same = [movement("m-twice") for _ in range(5)]
+
+    results = await asyncio.gather(*(ingestor.submit(d) for d in same), ingestor.submit(movement("m-other")))
+
+    outcomes = [r.outcome for r in results[:5]]
+    assert outcomes.count("accepted") == 1
+    assert outcomes.count("duplicate") == 4
+    assert results[5].outcome == "accepted"
+    assert await count(sessions, commands) == 2
+    assert await count(sessions, dedupe_keys) == 2
+    assert await count(sessions, failures, failures.c.failure_class == "duplicate") == 4
+
+
+async def test_a_delivery_the_database_refuses_fails_alone(sessions) -> None:
+    await load_mappings(sessions, MAPPED)
+    ingestor = Ingestor(sessions)
+    good = [movement(f"m-{n}") for n in range(3)]
+    naive = movement("m-naive")
+    # A naive receive time is refused by the timestamp column, in the middle of the batch.
+    refused = replace(naive, request=replace(naive.request, received_at=NOW.replace(tzinfo=None)))
+
+    results = await asyncio.gather(
+        *(ingestor.submit(d) for d in good[:2]),
+        ingestor.submit(refused),
+        ingestor.submit(good[2]),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[2], Exception)
+    assert [r.outcome for r in (results[0], results[1], results[3])] == ["accepted"] * 3
+    assert await count(sessions, commands) == 3
+    assert await count(sessions, raw_payloads) == 3
+
+
+async def test_a_mapping_added_elsewhere_is_seen_by_the_next_batch(sessions) -> None:
+    await load_mappings(sessions, MAPPED)
+    ingestor = Ingestor(sessions)
+    before = await ingestor.submit(movement("m-early", item="HOODIE"))
+    # As another gateway process would: through the table, not through this ingestor's cache.
+    await load_mappings(sessions, [MappingEntry("standard", MERCHANT, MappingKind.SKU, "HOODIE", "ACME-HD")])
+
+    after = await ingestor.submit(movement("m-late", item="HOODIE"))
+
+    assert (before.outcome, before.reason) == ("failed", "unmapped_sku")
+    assert after.outcome == "accepted"
+    async with sessions() as session:
+        body = (await session.execute(select(commands.c.body))).scalar_one()
+    assert b"ACME-HD" in bytes(body)
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+async def test_a_batch_never_holds_two_deliveries_of_one_event(sessions, batch: int) -> None:
+    await load_mappings(sessions, MAPPED)
+    counting = CountingSessions(sessions)
+    ingestor = Ingestor(counting, max_batch=batch)
+
+    results = await asyncio.gather(*(ingestor.submit(movement("m-same")) for _ in range(3)))
+
+    assert sorted(r.outcome for r in results) == ["accepted", "duplicate", "duplicate"]
+    assert counting.opened == 3  # one per delivery: they had to wait for each other

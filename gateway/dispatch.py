@@ -21,7 +21,7 @@ from sqlalchemy import Row, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.bus.retry import Backoff, describe_error
-from posgate.gateway.pipeline import record_failure
+from posgate.gateway.ingest_store import record_failure
 from posgate.gateway.tables import CommandState, FailureClass, commands, raw_payloads
 
 log = logging.getLogger(__name__)
@@ -102,9 +102,19 @@ class Dispatcher:
         if not claimed:
             return 0
         outcomes = await asyncio.gather(*(self._send(command) for command in claimed))
+        now = self._clock()
+        sent = [c.id for c, error in zip(claimed, outcomes, strict=True) if _delivered(error)]
         async with self._sessions() as session:
+            if sent:
+                # One statement for the usual case, however many commands the round sent.
+                await session.execute(
+                    update(commands)
+                    .where(commands.c.id.in_(sent))
+                    .values(state=CommandState.DISPATCHED, dispatched_at=now, last_error=None)
+                )
             for command, error in zip(claimed, outcomes, strict=True):
-                await self._settle(session, command, error)
+                if error is not None:
+                    await self._settle(session, command, error, now)
             await session.commit()
         return len(claimed)
 
@@ -140,15 +150,14 @@ class Dispatcher:
             return error
         return None
 
-    async def _settle(self, session: AsyncSession, command: _Claimed, error: Exception | None) -> None:
-        now = self._clock()
+    async def _settle(
+        self, session: AsyncSession, command: _Claimed, error: Exception, now: datetime
+    ) -> None:
+        """Record a send that did not simply succeed: items rejected, retry later, or dead."""
         row = update(commands).where(commands.c.id == command.id)
-        if error is None or isinstance(error, ItemsRejected):
-            await session.execute(
-                row.values(state=CommandState.DISPATCHED, dispatched_at=now, last_error=None)
-            )
-            if isinstance(error, ItemsRejected):
-                await self._record(session, command, "items_rejected", "\n".join(error.details), now)
+        if isinstance(error, ItemsRejected):
+            # Delivered (marked with the others); the rejected items are recorded for review.
+            await self._record(session, command, "items_rejected", "\n".join(error.details), now)
             return
         detail = describe_error(error)
         if isinstance(error, PermanentSendError) or command.attempts >= self._max_attempts:
@@ -195,6 +204,11 @@ class Dispatcher:
     def stop(self) -> None:
         """Ask `run()` to return after the round in progress."""
         self._stopping.set()
+
+
+def _delivered(error: Exception | None) -> bool:
+    """The service took the command (even if it rejected some of its items)."""
+    return error is None or isinstance(error, ItemsRejected)
 
 
 async def release_awaiting(session: AsyncSession, service: str, now: datetime) -> int:

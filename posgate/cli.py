@@ -7,10 +7,15 @@ import asyncio
 import faulthandler
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
+
+import uvloop
 
 from posgate import failures_cli
-from posgate.settings import EventTransport, Settings
+from posgate.settings import EventLoop, EventTransport, Settings
+
+T = TypeVar("T")
 
 COMPONENTS = ("gateway", "inventory", "routing", "returns")
 
@@ -41,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings()
     _configure_logging(settings.log_level)
     if args.command == "failures":
-        return asyncio.run(failures_cli.run(args, settings, sys.stdout, sys.stderr))
+        return _run(settings, failures_cli.run(args, settings, sys.stdout, sys.stderr))
 
     from posgate import bootstrap  # noqa: PLC0415  (late: settings errors surface before the gRPC stack loads)
 
@@ -50,11 +55,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     components = COMPONENTS if args.command == "dev" else (args.component,)
     try:
-        asyncio.run(bootstrap.run(settings, components))
+        _run(settings, bootstrap.run(settings, components))
     except bootstrap.StartupError as error:
         print(f"posgate: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _run(settings: Settings, main: Coroutine[Any, Any, T]) -> T:
+    """Run `main` to completion on the event loop the settings choose."""
+    factory = uvloop.new_event_loop if settings.event_loop == EventLoop.UVLOOP else None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main)
 
 
 def _configure_logging(level: str) -> None:

@@ -16,6 +16,13 @@ class EventTransport(StrEnum):
     RABBITMQ = "rabbitmq"
 
 
+class EventLoop(StrEnum):
+    """Which asyncio event loop a process runs on."""
+
+    UVLOOP = "uvloop"
+    ASYNCIO = "asyncio"
+
+
 class WebhookCredential(BaseModel):
     """Secrets one tenant's account with a provider signs webhooks with (several: rotation)."""
 
@@ -66,6 +73,9 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(5.0, ge=0, description="Seconds in-flight RPCs get on SIGTERM.")
     health_probe_interval_s: float = Field(1.0, gt=0, description="How often dependency health is probed.")
     log_level: str = Field("INFO", description="Python logging level.")
+    event_loop: EventLoop = Field(
+        EventLoop.UVLOOP, description="uvloop (faster sockets) or asyncio (the standard library's loop)."
+    )
     gateway_http_host: str = Field("127.0.0.1", description="Interface the gateway's HTTP server binds to.")
     gateway_http_port: int = Field(
         8080, ge=0, le=65535, description="HTTP port of the gateway (webhooks, admin)."

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from posgate.gateway.adapters.base import Adapter, AdapterError, CanonicalCommand, InboundRequest, VendorEvent
+from posgate.gateway.mappings import MappingEntry
 from posgate.gateway.tables import FailureClass, Outcome
 
 
@@ -90,6 +91,7 @@ class Verdict:
         raw_id: Its stored row, once stored.
         command_ids: Its commands' ids, once stored; `created` those this attempt stored.
         failure_id: Its failure row, once stored.
+        created_mappings: SKU mappings its account's `create` policy made for it.
 
     """
 
@@ -102,6 +104,7 @@ class Verdict:
     command_ids: tuple[int, ...] = ()
     created: tuple[int, ...] = ()
     failure_id: int | None = None
+    created_mappings: list[MappingEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         """Start from the delivery's own failure and stored row."""

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from posgate.contracts import inventory
 from posgate.gateway.dedupe import first_delivery, storable_headers
 from posgate.gateway.deliveries import IngestResult, Verdict
+from posgate.gateway.mapping_policies import create_missing
 from posgate.gateway.tables import (
     CommandState,
     FailureClass,
@@ -44,9 +45,15 @@ async def store(session: AsyncSession, verdicts: Sequence[Verdict]) -> list[Inge
             session, verdict.delivery.request.provider, verdict.delivery.key
         )
         await _set_raw(session, verdict.raw_id, outcome=Outcome.DUPLICATE)
-    await _write_commands(session, [v for v in verdicts if v.outcome == Outcome.ACCEPTED])
+    accepted = [v for v in verdicts if v.outcome == Outcome.ACCEPTED]
+    await create_missing(session, [entry for v in accepted for entry in v.created_mappings], _now(verdicts))
+    await _write_commands(session, accepted)
     await _record_failures(session, [v for v in verdicts if v.outcome != Outcome.ACCEPTED])
     return [verdict.result() for verdict in verdicts]
+
+
+def _now(verdicts: Sequence[Verdict]) -> datetime:
+    return max(verdict.delivery.now for verdict in verdicts)
 
 
 async def first_deliveries(

@@ -14,11 +14,14 @@ from collections.abc import Iterable
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from posgate.gateway.mapping_policies import EVERY_MERCHANT, policy_of
 from posgate.gateway.mappings import MappingSnapshot, snapshot
 from posgate.gateway.tables import mapping_versions
 
 Merchant = tuple[str, str]
 """(provider, vendor merchant id)."""
+Version = tuple[int, int]
+"""The versions of an account's mappings and of its channel's policy."""
 
 
 class MappingCache:
@@ -27,7 +30,7 @@ class MappingCache:
     def __init__(self, capacity: int = 1024) -> None:
         """Keep at most `capacity` merchants (least recently used leave first)."""
         self._capacity = capacity
-        self._entries: OrderedDict[Merchant, tuple[int, MappingSnapshot]] = OrderedDict()
+        self._entries: OrderedDict[Merchant, tuple[Version, MappingSnapshot]] = OrderedDict()
 
     async def snapshots(
         self, session: AsyncSession, merchants: Iterable[Merchant]
@@ -36,11 +39,12 @@ class MappingCache:
         wanted = sorted(set(merchants))
         if not wanted:
             return {}
-        versions = await _versions(session, wanted)
+        channels = {(provider, EVERY_MERCHANT) for provider, _ in wanted}
+        versions = await _versions(session, sorted(channels | set(wanted)))
         found: dict[Merchant, MappingSnapshot] = {}
         for merchant in wanted:
-            # A merchant without a version row never had a mapping: version 0, nothing mapped.
-            version = versions.get(merchant, 0)
+            # A merchant without a version row never had a mapping or policy: version 0.
+            version = (versions.get(merchant, 0), versions.get((merchant[0], EVERY_MERCHANT), 0))
             cached = self._entries.get(merchant)
             if cached is not None and cached[0] == version:
                 self._entries.move_to_end(merchant)
@@ -48,11 +52,11 @@ class MappingCache:
                 continue
             # Read after the version: the snapshot is at least as new as the version it is kept
             # under, so a change committed in between costs one more load, never a stale hit.
-            found[merchant] = await snapshot(session, *merchant)
+            found[merchant] = await snapshot(session, *merchant, await policy_of(session, *merchant))
             self._keep(merchant, version, found[merchant])
         return found
 
-    def _keep(self, merchant: Merchant, version: int, loaded: MappingSnapshot) -> None:
+    def _keep(self, merchant: Merchant, version: Version, loaded: MappingSnapshot) -> None:
         self._entries[merchant] = (version, loaded)
         self._entries.move_to_end(merchant)
         while len(self._entries) > self._capacity:

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from posgate.gateway.tables import MappingKind, mapping_versions, mappings
+from posgate.gateway.tables import MappingKind, UnmappedSkuPolicy, mapping_versions, mappings
 
 _KINDS = frozenset({MappingKind.TENANT, MappingKind.STORE, MappingKind.SKU})
 # Rows per INSERT statement in a bulk load; keeps under SQLite's bound-parameter limit.
@@ -63,14 +63,28 @@ class MappingEntry:
 class MappingSnapshot:
     """A `MappingLookup` over the mappings of one (provider, merchant), loaded at once."""
 
-    def __init__(self, provider: str, merchant_id: str, entries: Iterable[MappingEntry]) -> None:
-        """Index `entries`; lookups outside (provider, merchant) return None."""
+    def __init__(
+        self,
+        provider: str,
+        merchant_id: str,
+        entries: Iterable[MappingEntry],
+        unmapped_sku: str = UnmappedSkuPolicy.REVIEW,
+    ) -> None:
+        """Index `entries`; lookups outside (provider, merchant) return None.
+
+        `unmapped_sku` is the account's policy for unknown items (`posgate.gateway.mapping_policies`).
+        """
         self._provider = provider
         self._merchant_id = merchant_id
         self._ids = {(entry.kind, entry.vendor_id): entry.canonical_id for entry in entries}
+        self.unmapped_sku = unmapped_sku
+
+    def covers(self, provider: str, merchant_id: str) -> bool:
+        """Whether this is the snapshot of (provider, merchant)."""
+        return (provider, merchant_id) == (self._provider, self._merchant_id)
 
     def _get(self, provider: str, merchant_id: str, kind: str, vendor_id: str) -> str | None:
-        if (provider, merchant_id) != (self._provider, self._merchant_id):
+        if not self.covers(provider, merchant_id):
             return None
         return self._ids.get((kind, vendor_id))
 
@@ -87,9 +101,12 @@ class MappingSnapshot:
         return self._get(provider, merchant_id, MappingKind.SKU, vendor_item_id)
 
 
-async def snapshot(session: AsyncSession, provider: str, merchant_id: str) -> MappingSnapshot:
+async def snapshot(
+    session: AsyncSession, provider: str, merchant_id: str, unmapped_sku: str = UnmappedSkuPolicy.REVIEW
+) -> MappingSnapshot:
     """Every mapping of (provider, merchant) as a `MappingLookup`."""
-    return MappingSnapshot(provider, merchant_id, await list_mappings(session, provider, merchant_id))
+    entries = await list_mappings(session, provider, merchant_id)
+    return MappingSnapshot(provider, merchant_id, entries, unmapped_sku)
 
 
 async def list_mappings(

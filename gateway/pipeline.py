@@ -34,6 +34,9 @@ from posgate.gateway.dedupe import dedupe_key
 from posgate.gateway.deliveries import Delivery, IngestResult, Verdict
 from posgate.gateway.ingest_store import first_deliveries, store
 from posgate.gateway.mapping_cache import MappingCache
+from posgate.gateway.mapping_policies import CreatingLookup
+from posgate.gateway.mappings import MappingSnapshot
+from posgate.gateway.tables import UnmappedSkuPolicy
 
 
 class UnknownProvider(LookupError):
@@ -130,7 +133,7 @@ async def run_batch(
     return await store(session, verdicts)
 
 
-async def transform(session: AsyncSession, verdict: Verdict, mapping: MappingLookup) -> None:
+async def transform(session: AsyncSession, verdict: Verdict, mapping: MappingSnapshot) -> None:
     """Map, transform and validate one parsed delivery; failures are kept on the verdict."""
     delivery = verdict.delivery
     provider = delivery.request.provider
@@ -140,7 +143,8 @@ async def transform(session: AsyncSession, verdict: Verdict, mapping: MappingLoo
         # Checked before the transform too, so a foreign delivery is never merely held for a
         # missing SKU mapping (and later replayed without its signer).
         _check_tenant(delivery.signed_by, verdict.tenant, ())
-        canonical = _transform(delivery.adapter, delivery.event, mapping)
+        lookup = CreatingLookup(mapping) if mapping.unmapped_sku == UnmappedSkuPolicy.CREATE else mapping
+        canonical = _transform(delivery.adapter, delivery.event, lookup)
         # The account's validation profile decides which adapter warnings refuse a delivery.
         canonical = await profiles.screen(session, provider, verdict.tenant, canonical)
         _check_tenant(delivery.signed_by, verdict.tenant, canonical)
@@ -150,6 +154,8 @@ async def transform(session: AsyncSession, verdict: Verdict, mapping: MappingLoo
     for command in canonical:
         _stamp_received_at(command.message, delivery.request.received_at)
     verdict.canonical = canonical
+    if isinstance(lookup, CreatingLookup):
+        verdict.created_mappings = lookup.created
 
 
 def _check_tenant(signed_by: str | None, mapped: str | None, canonical: Sequence[CanonicalCommand]) -> None:

@@ -52,6 +52,15 @@ class FailureClass:
     DUPLICATE = "duplicate"
 
 
+class UnmappedSkuPolicy:
+    """What a delivery naming an unmapped vendor item does (`gw_mapping_policies.unmapped_sku`)."""
+
+    # Held as a `mapping` failure until an operator maps the item and replays it.
+    REVIEW = "review"
+    # The vendor item id becomes the canonical SKU: a mapping is created and the delivery accepted.
+    CREATE = "create"
+
+
 class MappingKind:
     """What a mapping row translates (`gw_mappings.kind`)."""
 
@@ -152,4 +161,14 @@ mapping_versions = Table(
     Column("provider", String(64), primary_key=True),
     Column("merchant_id", String(255), primary_key=True),
     Column("version", BigInteger, nullable=False),
+)
+
+# Per channel (`merchant_id` '') and per account: the account's row wins; none means review.
+mapping_policies = Table(
+    "gw_mapping_policies",
+    metadata,
+    Column("provider", String(64), primary_key=True),
+    Column("merchant_id", String(255), primary_key=True),
+    Column("unmapped_sku", String(16), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )

@@ -158,6 +158,23 @@ class ProfileList(BaseModel):
     known_rules: list[str]
 
 
+class PolicyModel(BaseModel):
+    """The unmapped-SKU policy of a channel (no `merchant_id`) or of one account."""
+
+    model_config = ConfigDict(extra="forbid")
+    provider: str = Field(min_length=1, max_length=64)
+    merchant_id: str = Field("", max_length=255, description="Empty: every merchant of the provider.")
+    unmapped_sku: Literal["review", "create"] = Field(
+        description="`review`: hold as a mapping failure; `create`: map the vendor item id to itself."
+    )
+
+
+class PolicyList(BaseModel):
+    """Stored unmapped-SKU policies (none stored means `review`)."""
+
+    policies: list[PolicyModel]
+
+
 MODELS: tuple[type[BaseModel], ...] = (
     ErrorBody,
     MappingModel,
@@ -174,6 +191,8 @@ MODELS: tuple[type[BaseModel], ...] = (
     ReplayResponse,
     ProfileModel,
     ProfileList,
+    PolicyModel,
+    PolicyList,
 )
 
 
@@ -231,22 +250,8 @@ def _list_of(name: str) -> dict[str, Any]:
 
 
 def _paths() -> dict[str, Any]:
-    csv = {"schema": {"type": "string", "description": "provider,merchant_id,kind,vendor_id,canonical_id"}}
     failure_params = ("class", "provider", "tenant", "store", "since", "limit")
     return {
-        "/v1/admin/mappings": {
-            "get": _operation("List mappings", "MappingList", params=("provider", "merchant_id", "kind")),
-            "put": _operation(
-                "Bulk upsert mappings (JSON list or CSV)",
-                "CountResult",
-                body={"application/json": {"schema": _list_of("MappingModel")}, "text/csv": csv},
-            ),
-            "delete": _operation(
-                "Delete mappings",
-                "CountResult",
-                body={"application/json": {"schema": _list_of("MappingKey")}},
-            ),
-        },
         "/v1/admin/failures": {
             "get": _operation("List open failures by impact", "FailureList", params=failure_params),
         },
@@ -271,5 +276,33 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _mapping_paths() -> dict[str, Any]:
+    csv = {"schema": {"type": "string", "description": "provider,merchant_id,kind,vendor_id,canonical_id"}}
+    return {
+        "/v1/admin/mappings": {
+            "get": _operation("List mappings", "MappingList", params=("provider", "merchant_id", "kind")),
+            "put": _operation(
+                "Bulk upsert mappings (JSON list or CSV)",
+                "CountResult",
+                body={"application/json": {"schema": _list_of("MappingModel")}, "text/csv": csv},
+            ),
+            "delete": _operation(
+                "Delete mappings",
+                "CountResult",
+                body={"application/json": {"schema": _list_of("MappingKey")}},
+            ),
+        },
+        "/v1/admin/mapping-policies": {
+            "get": _operation("List unmapped-SKU policies", "PolicyList", params=("provider",)),
+            "put": _operation(
+                "Set a channel's or an account's unmapped-SKU policy",
+                "PolicyModel",
+                body={"application/json": {"schema": _ref("PolicyModel")}},
+            ),
+        },
+    }
+
+
 OPENAPI_SCHEMAS: dict[str, Any] = _schemas()
+MAPPING_PATHS: dict[str, Any] = _mapping_paths()
 OPENAPI_PATHS: dict[str, Any] = _paths()

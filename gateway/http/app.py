@@ -1,6 +1,6 @@
 """Builds the gateway's ASGI application from the route modules.
 
-Each route module (`webhooks`, `imports`, `admin`) exports `ROUTES` (Starlette routes) and
+Each route module (`webhooks`, `imports`, `admin_mappings`, `admin`) exports `ROUTES` (Starlette routes) and
 `OPENAPI_PATHS` (its part of the OpenAPI document); this module only assembles them.
 """
 
@@ -17,7 +17,7 @@ from posgate import __version__
 from posgate.gateway.http.context import GatewayContext
 
 # Route modules register here, in the order their paths should be matched.
-ROUTE_MODULES: tuple[str, ...] = ("webhooks", "imports", "admin")
+ROUTE_MODULES: tuple[str, ...] = ("webhooks", "imports", "admin_mappings", "admin")
 
 
 def openapi_document(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:

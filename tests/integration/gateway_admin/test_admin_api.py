@@ -195,3 +195,36 @@ async def test_openapi_lists_admin_paths_with_every_status(client) -> None:
     for name in ("ReplayRequest", "FailureQuery", "FailureDetail", "ProfileModel", "ErrorBody"):
         assert name in document["components"]["schemas"]
     assert "$defs" not in str(document)
+
+
+async def test_unmapped_sku_policies_are_set_listed_and_let_a_replay_create_the_mapping(
+    client, sessions
+) -> None:
+    failure = await unmapped_sku_failure(sessions)
+    channel = await client.put(
+        "/v1/admin/mapping-policies", json={"provider": "standard", "unmapped_sku": "create"}, headers=AUTH
+    )
+    bad = await client.put(
+        "/v1/admin/mapping-policies", json={"provider": "standard", "unmapped_sku": "guess"}, headers=AUTH
+    )
+    listed = await client.get("/v1/admin/mapping-policies", params={"provider": "standard"}, headers=AUTH)
+
+    replayed = await client.post(
+        "/v1/admin/failures/replay", json={"ids": [failure.failure_id]}, headers=AUTH
+    )
+
+    assert channel.status_code == 200
+    assert bad.status_code == 422
+    assert listed.json() == {
+        "policies": [{"provider": "standard", "merchant_id": "", "unmapped_sku": "create"}]
+    }
+    assert replayed.json()["results"][0]["outcome"] == "accepted"
+    mapped = await client.get(
+        "/v1/admin/mappings",
+        params={"provider": "standard", "merchant_id": "acme-retail", "kind": "sku"},
+        headers=AUTH,
+    )
+    assert ("TSHIRT-M", "TSHIRT-M") in [
+        (row["vendor_id"], row["canonical_id"]) for row in mapped.json()["mappings"]
+    ]
+    assert await count(sessions, commands) == 1

@@ -1,4 +1,4 @@
-"""gateway mapping versions, so processes can cache a merchant's mappings
+"""gateway mapping versions (processes cache mappings) and unmapped-SKU policies
 
 Revision ID: 0008
 Revises: 0007
@@ -30,6 +30,16 @@ def upgrade() -> None:
         "SELECT DISTINCT provider, merchant_id, 1 FROM gw_mappings"
     )
 
+    op.create_table(
+        "gw_mapping_policies",
+        sa.Column("provider", sa.String(length=64), nullable=False),
+        sa.Column("merchant_id", sa.String(length=255), nullable=False),
+        sa.Column("unmapped_sku", sa.String(length=16), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("provider", "merchant_id", name=op.f("pk_gw_mapping_policies")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("gw_mapping_policies")
     op.drop_table("gw_mapping_versions")

@@ -89,7 +89,8 @@ class Dispatcher:
         self._sessions = sessions
         self._senders = dict(senders)
         self._max_attempts = max_attempts
-        self._backoff = backoff or Backoff(base_s=0.5, cap_s=300.0)
+        # Capped at 30 s: a service back from an outage is reached within half a minute.
+        self._backoff = backoff or Backoff(base_s=0.5, cap_s=30.0)
         self._batch = batch
         self._lease = lease
         self._poll_interval = poll_interval

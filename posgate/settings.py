@@ -104,7 +104,9 @@ class Settings(BaseSettings):
     internal_token: SecretStr | None = Field(
         None, description="Bearer token the gateway presents to services."
     )
-    dispatch_max_attempts: int = Field(10, ge=1, description="Sends of a command before it is dead-lettered.")
+    dispatch_max_attempts: int = Field(
+        40, ge=1, description="Sends of a command before it is dead-lettered (40: about 9-17 minutes)."
+    )
 
     @field_validator("auth_tokens", "admin_tokens", mode="before")
     @classmethod

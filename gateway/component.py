@@ -13,7 +13,6 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from posgate.bus.retry import Backoff, describe_error
 from posgate.clients.inventory import InventoryClient
 from posgate.components import Component, Dependencies
 from posgate.contracts import inventory
@@ -40,49 +39,6 @@ DEV_MAPPINGS = (
 )
 
 
-class DispatchLoop:
-    """Runs a `Dispatcher` until stopped: at once when woken, else every `poll_s` seconds."""
-
-    def __init__(self, dispatcher: Dispatcher, poll_s: float = 0.2) -> None:
-        """Drive `dispatcher`."""
-        self._dispatcher = dispatcher
-        self._poll_s = poll_s
-        self._wake = asyncio.Event()
-        self._stopping = False
-        self._backoff = Backoff(base_s=0.2, cap_s=5.0)
-
-    def wake(self) -> None:
-        """Dispatch now (called after commands were committed)."""
-        self._wake.set()
-
-    async def run(self) -> None:
-        """Dispatch rounds until `stop()`; back off while the database fails."""
-        failures = 0
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                claimed = await self._dispatcher.dispatch_due()
-            except Exception as error:
-                failures += 1
-                log.warning("dispatch round failed: %s", describe_error(error))
-                await self._pause(self._backoff.delay(failures))
-                continue
-            failures = 0
-            if not claimed:
-                await self._pause(self._poll_s)
-
-    async def _pause(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        except TimeoutError:
-            return
-
-    def stop(self) -> None:
-        """End `run()` after the round in progress."""
-        self._stopping = True
-        self._wake.set()
-
-
 def component(deps: Dependencies) -> Component:
     """The gateway component: health over gRPC, webhooks over HTTP, dispatch to the services."""
     settings = deps.settings
@@ -96,8 +52,9 @@ def component(deps: Dependencies) -> Component:
         # gateway had in flight are sent again by its successor within seconds.
         lease=DISPATCH_LEASE,
     )
-    loop = DispatchLoop(dispatcher)
-    ctx = GatewayContext(settings, deps.sessions, ADAPTERS, wake_dispatcher=loop.wake)
+    ctx = GatewayContext(
+        settings, deps.sessions, ADAPTERS, wake_dispatcher=dispatcher.wake, hand_over=dispatcher
+    )
     app = build_app(ctx)
     # Built now, not on the first request, so a malformed allow-list fails the start.
     app.state.webhook_guard = WebhookGuard.from_settings(settings)
@@ -110,12 +67,12 @@ def component(deps: Dependencies) -> Component:
         if settings.dev_mode and not settings.webhook_credentials:
             await _use_dev_credential(deps)
         await http.start()
-        tasks.append(asyncio.create_task(loop.run(), name="gateway-dispatch"))
+        tasks.append(asyncio.create_task(dispatcher.run(), name="gateway-dispatch"))
         print(f"posgate gateway: HTTP listening on {settings.gateway_http_host}:{http.port}", flush=True)
 
     async def stop() -> None:
         await http.stop()
-        loop.stop()
+        dispatcher.stop()
         await asyncio.gather(*tasks)
         await client.close()
 

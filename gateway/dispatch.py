@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -21,7 +21,8 @@ from sqlalchemy import Row, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.bus.retry import Backoff, describe_error
-from posgate.gateway.ingest_store import record_failure
+from posgate.gateway.claims import Claimed
+from posgate.gateway.failure_rows import record_failure
 from posgate.gateway.tables import CommandState, FailureClass, commands, raw_payloads
 
 log = logging.getLogger(__name__)
@@ -56,20 +57,6 @@ class CommandSender(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class _Claimed:
-    id: int
-    target: str
-    body: bytes
-    idempotency_key: str
-    attempts: int
-    tenant_id: str
-    store_id: str
-    raw_payload_id: int
-    provider: str
-    topic: str
-
-
 class Dispatcher:
     """Dispatches due pending commands through `senders`, keyed by gRPC service name."""
 
@@ -95,13 +82,21 @@ class Dispatcher:
         self._lease = lease
         self._poll_interval = poll_interval
         self._clock = clock
-        self._stopping = asyncio.Event()
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._handed: list[Claimed] = []
+        self._claimed_at = 0.0
+        self._round_backoff = Backoff(base_s=0.2, cap_s=5.0)
 
     async def dispatch_due(self) -> int:
         """Claim, send and settle one batch of due commands; returns how many were claimed."""
         claimed = await self._claim()
-        if not claimed:
-            return 0
+        if claimed:
+            await self.send_and_settle(claimed)
+        return len(claimed)
+
+    async def send_and_settle(self, claimed: Sequence[Claimed]) -> None:
+        """Send leased commands concurrently, then record each outcome in one transaction."""
         outcomes = await asyncio.gather(*(self._send(command) for command in claimed))
         now = self._clock()
         sent = [c.id for c, error in zip(claimed, outcomes, strict=True) if _delivered(error)]
@@ -117,9 +112,8 @@ class Dispatcher:
                 if error is not None:
                     await self._settle(session, command, error, now)
             await session.commit()
-        return len(claimed)
 
-    async def _claim(self) -> list[_Claimed]:
+    async def _claim(self) -> list[Claimed]:
         now = self._clock()
         async with self._sessions() as session:
             query = (
@@ -143,7 +137,7 @@ class Dispatcher:
             await session.commit()
         return [_claimed(row) for row in rows]
 
-    async def _send(self, command: _Claimed) -> Exception | None:
+    async def _send(self, command: Claimed) -> Exception | None:
         sender = self._senders[command.target.split("/", 1)[0]]
         try:
             await sender.send(command.target, command.body, command.idempotency_key)
@@ -151,9 +145,7 @@ class Dispatcher:
             return error
         return None
 
-    async def _settle(
-        self, session: AsyncSession, command: _Claimed, error: Exception, now: datetime
-    ) -> None:
+    async def _settle(self, session: AsyncSession, command: Claimed, error: Exception, now: datetime) -> None:
         """Record a send that did not simply succeed: items rejected, retry later, or dead."""
         row = update(commands).where(commands.c.id == command.id)
         if isinstance(error, ItemsRejected):
@@ -171,7 +163,7 @@ class Dispatcher:
         await session.execute(row.values(next_attempt_at=retry_at, last_error=detail))
 
     async def _record(
-        self, session: AsyncSession, command: _Claimed, reason: str, detail: str, now: datetime
+        self, session: AsyncSession, command: Claimed, reason: str, detail: str, now: datetime
     ) -> None:
         await record_failure(
             session,
@@ -187,24 +179,63 @@ class Dispatcher:
             now=now,
         )
 
+    def wake(self) -> None:
+        """Run a round now (commands were committed or requeued)."""
+        self._wake.set()
+
+    def hand_over(self, claimed: list[Claimed]) -> None:
+        """Send commands this process stored already leased to it (`LeasingDispatcher`), unclaimed."""
+        self._handed.extend(claimed)
+        self._wake.set()
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a claim (or a hand-over) keeps a command from other dispatchers."""
+        return self._lease
+
     async def run(self) -> None:
-        """Dispatch until `stop()`; back off while the database fails."""
+        """Dispatch until `stop()`: at once when woken, else every poll interval.
+
+        The database failing backs the rounds off (commands wait, none is lost).
+        """
         failures = 0
-        while not self._stopping.is_set():
+        while not self._stopping:
+            self._wake.clear()
             try:
-                claimed = await self.dispatch_due()
+                worked = await self._round()
             except Exception as error:
                 failures += 1
-                log.warning("dispatcher round failed: %s", describe_error(error))
-                await _wait(self._stopping, self._backoff.delay(failures))
+                log.warning("dispatch round failed: %s", describe_error(error))
+                await self._pause(self._round_backoff.delay(failures))
                 continue
             failures = 0
-            if claimed < self._batch:
-                await _wait(self._stopping, self._poll_interval)
+            if not worked:
+                await self._pause(self._poll_interval)
+
+    async def _round(self) -> int:
+        worked = 0
+        if self._handed:
+            handed = self._handed[: self._batch]
+            del self._handed[: self._batch]
+            await self.send_and_settle(handed)
+            worked = len(handed)
+        # Due commands (retries, leases of dead processes) get a turn at least every poll
+        # interval, however busy the hand-overs keep the dispatcher.
+        if not worked or time.monotonic() - self._claimed_at >= self._poll_interval:
+            self._claimed_at = time.monotonic()
+            worked += await self.dispatch_due()
+        return worked
+
+    async def _pause(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            return
 
     def stop(self) -> None:
         """Ask `run()` to return after the round in progress."""
-        self._stopping.set()
+        self._stopping = True
+        self._wake.set()
 
 
 def _delivered(error: Exception | None) -> bool:
@@ -222,16 +253,9 @@ async def release_awaiting(session: AsyncSession, service: str, now: datetime) -
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def _wait(event: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(event.wait(), timeout=seconds)
-    except TimeoutError:
-        return
-
-
-def _claimed(row: Row[tuple[object, ...]]) -> _Claimed:
+def _claimed(row: Row[tuple[object, ...]]) -> Claimed:
     values = row._mapping
-    return _Claimed(
+    return Claimed(
         id=int(values["id"]),
         target=str(values["target"]),
         body=bytes(values["body"]),

@@ -17,16 +17,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from posgate.contracts import inventory
+from posgate.gateway.adapters.base import CanonicalCommand
+from posgate.gateway.claims import Claimed
 from posgate.gateway.dedupe import first_delivery, storable_headers
 from posgate.gateway.deliveries import IngestResult, Verdict
+from posgate.gateway.failure_rows import record_failures
 from posgate.gateway.mapping_policies import create_missing
 from posgate.gateway.tables import (
     CommandState,
-    FailureClass,
     Outcome,
     commands,
     dedupe_keys,
-    failures,
     raw_payloads,
 )
 
@@ -34,8 +35,14 @@ from posgate.gateway.tables import (
 DISPATCHABLE_SERVICES = frozenset({inventory.SERVICE_NAME})
 
 
-async def store(session: AsyncSession, verdicts: Sequence[Verdict]) -> list[IngestResult]:
-    """Write every verdict's rows in `session` (the caller commits); their results."""
+async def store(
+    session: AsyncSession, verdicts: Sequence[Verdict], *, leased_until: datetime | None = None
+) -> list[IngestResult]:
+    """Write every verdict's rows in `session` (the caller commits); their results.
+
+    With `leased_until`, new dispatchable commands are stored leased to the caller's
+    dispatcher until then (first send counted), for it to send them unclaimed (`leased`).
+    """
     await _store_raw(session, verdicts)
     lost = await _claim(session, [v for v in verdicts if v.outcome == Outcome.ACCEPTED])
     for verdict in lost:
@@ -47,8 +54,8 @@ async def store(session: AsyncSession, verdicts: Sequence[Verdict]) -> list[Inge
         await _set_raw(session, verdict.raw_id, outcome=Outcome.DUPLICATE)
     accepted = [v for v in verdicts if v.outcome == Outcome.ACCEPTED]
     await create_missing(session, [entry for v in accepted for entry in v.created_mappings], _now(verdicts))
-    await _write_commands(session, accepted)
-    await _record_failures(session, [v for v in verdicts if v.outcome != Outcome.ACCEPTED])
+    await _write_commands(session, accepted, leased_until)
+    await record_failures(session, [v for v in verdicts if v.outcome != Outcome.ACCEPTED])
     return [verdict.result() for verdict in verdicts]
 
 
@@ -141,11 +148,11 @@ async def _claim(session: AsyncSession, accepted: Sequence[Verdict]) -> list[Ver
     return [v for v in accepted if v.delivery.deduplicate and v.delivery.dedupe_slot not in claimed]
 
 
-async def _write_commands(session: AsyncSession, accepted: Sequence[Verdict]) -> None:
+async def _write_commands(
+    session: AsyncSession, accepted: Sequence[Verdict], leased_until: datetime | None
+) -> None:
     rows = [
-        _command_row(verdict, command, verdict.delivery.now)
-        for verdict in accepted
-        for command in verdict.canonical
+        _command_row(verdict, command, leased_until) for verdict in accepted for command in verdict.canonical
     ]
     if not rows:
         return
@@ -163,20 +170,58 @@ async def _write_commands(session: AsyncSession, accepted: Sequence[Verdict]) ->
         verdict.created = tuple(created[key] for key in fresh)
 
 
-def _command_row(verdict: Verdict, command: Any, now: datetime) -> dict[str, Any]:
-    service = command.target.split("/", 1)[0]
-    return {
+def _command_row(
+    verdict: Verdict, command: CanonicalCommand, leased_until: datetime | None
+) -> dict[str, Any]:
+    now = verdict.delivery.now
+    row = {
         "raw_payload_id": verdict.raw_id,
         "target": command.target,
         "idempotency_key": command.idempotency_key,
         "tenant_id": command.tenant_id,
         "store_id": command.store_id,
         "body": command.message.SerializeToString(deterministic=True),
-        "state": CommandState.PENDING if service in DISPATCHABLE_SERVICES else CommandState.AWAITING_SERVICE,
+        "state": CommandState.AWAITING_SERVICE,
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,
     }
+    if _dispatchable(command):
+        row["state"] = CommandState.PENDING
+        if leased_until is not None:
+            row.update(attempts=1, next_attempt_at=leased_until)
+    return row
+
+
+def _dispatchable(command: CanonicalCommand) -> bool:
+    return command.target.split("/", 1)[0] in DISPATCHABLE_SERVICES
+
+
+def leased(verdicts: Sequence[Verdict]) -> list[Claimed]:
+    """The dispatchable commands `store(..., leased_until=...)` created, as leased claims."""
+    claims = []
+    for verdict in verdicts:
+        created = set(verdict.created)
+        request = verdict.delivery.request
+        for command, command_id in zip(verdict.canonical, verdict.command_ids, strict=True):
+            if command_id not in created or not _dispatchable(command):
+                continue
+            assert verdict.raw_id is not None  # noqa: S101 - stored with its commands
+            claims.append(
+                Claimed(
+                    id=command_id,
+                    target=command.target,
+                    body=command.message.SerializeToString(deterministic=True),
+                    idempotency_key=command.idempotency_key,
+                    attempts=1,
+                    tenant_id=command.tenant_id,
+                    store_id=command.store_id,
+                    raw_payload_id=verdict.raw_id,
+                    provider=request.provider,
+                    topic=request.topic,
+                )
+            )
+    return claims
 
 
 async def _existing_commands(session: AsyncSession, keys: set[str]) -> dict[str, int]:
@@ -186,77 +231,6 @@ async def _existing_commands(session: AsyncSession, keys: set[str]) -> dict[str,
         commands.c.idempotency_key.in_(sorted(keys))
     )
     return {row.idempotency_key: int(row.id) for row in await session.execute(query)}
-
-
-async def _record_failures(session: AsyncSession, verdicts: Sequence[Verdict]) -> None:
-    if not verdicts:
-        return
-    rows = [_failure_of(verdict) for verdict in verdicts]
-    statement = insert(failures).returning(failures.c.id, sort_by_parameter_order=True)
-    ids = (await session.execute(statement, rows)).scalars().all()
-    for verdict, failure_id in zip(verdicts, ids, strict=True):
-        verdict.failure_id = int(failure_id)
-
-
-def _failure_of(verdict: Verdict) -> dict[str, Any]:
-    request = verdict.delivery.request
-    if verdict.error is None:
-        return failure_row(
-            failure_class=FailureClass.DUPLICATE,
-            reason="duplicate_delivery",
-            detail=f"first accepted as raw payload {verdict.duplicate_of}",
-            provider=request.provider,
-            topic=request.topic,
-            raw_payload_id=verdict.raw_id,
-            now=verdict.delivery.now,
-            resolved=True,
-        )
-    return failure_row(
-        failure_class=verdict.error.failure_class,
-        reason=verdict.error.reason,
-        detail=verdict.error.detail,
-        provider=request.provider,
-        topic=request.topic,
-        raw_payload_id=verdict.raw_id,
-        now=verdict.delivery.now,
-        tenant_id=verdict.tenant,
-    )
-
-
-def failure_row(
-    *,
-    failure_class: str,
-    reason: str,
-    detail: str,
-    provider: str,
-    topic: str,
-    raw_payload_id: int | None,
-    now: datetime,
-    command_id: int | None = None,
-    tenant_id: str | None = None,
-    store_id: str | None = None,
-    resolved: bool = False,
-) -> dict[str, Any]:
-    """The values of one `gw_failures` row."""
-    return {
-        "raw_payload_id": raw_payload_id,
-        "command_id": command_id,
-        "failure_class": failure_class,
-        "reason": reason[:128],
-        "detail": detail,
-        "provider": provider,
-        "topic": topic,
-        "tenant_id": tenant_id,
-        "store_id": store_id,
-        "created_at": now,
-        "resolved": resolved,
-    }
-
-
-async def record_failure(session: AsyncSession, **values: Any) -> int:
-    """Insert one failure row (keyword arguments of `failure_row`; the caller commits); its id."""
-    statement = insert(failures).values(failure_row(**values)).returning(failures.c.id)
-    return int((await session.execute(statement)).scalar_one())
 
 
 async def _set_raw(session: AsyncSession, raw_id: int, **values: object) -> None:

@@ -12,13 +12,16 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.bus.retry import describe_error
+from posgate.gateway.claims import LeasingDispatcher
 from posgate.gateway.deliveries import Delivery, IngestResult
+from posgate.gateway.ingest_store import leased, store
 from posgate.gateway.mapping_cache import MappingCache
-from posgate.gateway.pipeline import run_batch
+from posgate.gateway.pipeline import decide
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +38,16 @@ class Ingestor:
         cache: MappingCache | None = None,
         max_batch: int = 256,
         on_commands: Callable[[], None] = lambda: None,
+        dispatcher: LeasingDispatcher | None = None,
     ) -> None:
-        """Commit at most `max_batch` deliveries per transaction; call `on_commands` after new commands."""
+        """Commit at most `max_batch` deliveries per transaction.
+
+        New commands go to `dispatcher` after the commit, stored leased to it (it sends them
+        without claiming them first); without one, `on_commands` is called so that a
+        dispatcher claims them.
+        """
         self._sessions = sessions
+        self._dispatcher = dispatcher
         self._cache = cache or MappingCache()
         self._max_batch = max_batch
         self._on_commands = on_commands
@@ -76,7 +86,8 @@ class Ingestor:
     async def _commit(self, batch: list[_Queued]) -> None:
         try:
             async with self._sessions() as session:
-                results = await run_batch(session, [delivery for delivery, _ in batch], self._cache)
+                verdicts = await decide(session, [delivery for delivery, _ in batch], self._cache)
+                results = await store(session, verdicts, leased_until=self._lease_end())
                 await session.commit()
         except Exception as error:
             if len(batch) == 1:
@@ -91,10 +102,17 @@ class Ingestor:
             for queued in batch:
                 await self._commit([queued])
             return
+        if self._dispatcher is not None:
+            self._dispatcher.hand_over(leased(verdicts))
+        elif any(result.new_command_ids for result in results):
+            self._on_commands()
         for (_, done), result in zip(batch, results, strict=True):
             _settle(done, result)
-        if any(result.new_command_ids for result in results):
-            self._on_commands()
+
+    def _lease_end(self) -> datetime | None:
+        if self._dispatcher is None:
+            return None
+        return datetime.now(UTC) + self._dispatcher.lease
 
 
 def _settle(done: asyncio.Future[IngestResult], outcome: IngestResult | Exception) -> None:

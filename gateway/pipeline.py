@@ -117,6 +117,11 @@ async def run_batch(
     No two of `deliveries` may share a de-duplication key (the ingestor puts such a pair in
     separate batches).
     """
+    return await store(session, await decide(session, deliveries, cache))
+
+
+async def decide(session: AsyncSession, deliveries: Sequence[Delivery], cache: MappingCache) -> list[Verdict]:
+    """Everything `run_batch` does before storing: duplicates, mappings, commands or failures."""
     verdicts = [Verdict(delivery) for delivery in deliveries]
     parsed = [v for v in verdicts if v.delivery.error is None]
     firsts = await first_deliveries(
@@ -130,7 +135,7 @@ async def run_batch(
     lookups = await cache.snapshots(session, {(v.delivery.request.provider, v.merchant) for v in fresh})
     for verdict in fresh:
         await transform(session, verdict, lookups[(verdict.delivery.request.provider, verdict.merchant)])
-    return await store(session, verdicts)
+    return verdicts
 
 
 async def transform(session: AsyncSession, verdict: Verdict, mapping: MappingSnapshot) -> None:

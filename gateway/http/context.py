@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.gateway.adapters.base import Adapter
+from posgate.gateway.claims import LeasingDispatcher
 from posgate.settings import Settings
 
 
@@ -27,6 +28,8 @@ class GatewayContext:
         adapters: Vendor adapters by provider name.
         clock: Current UTC time (tests pass a fixed one).
         wake_dispatcher: Called after commands were committed, so they are sent at once.
+        hand_over: The process's dispatcher, if it has one: webhook commands are then stored
+            leased to it and handed over after their commit, saving a claim.
 
     """
 
@@ -35,3 +38,4 @@ class GatewayContext:
     adapters: Mapping[str, Adapter]
     clock: Callable[[], datetime] = utc_now
     wake_dispatcher: Callable[[], None] = field(default=lambda: None)
+    hand_over: LeasingDispatcher | None = None

@@ -58,7 +58,8 @@ def ingestor_of(request: Request) -> Ingestor:
     ingestor: Ingestor | None = getattr(state, "ingestor", None)
     if ingestor is None:
         ctx: GatewayContext = state.ctx
-        ingestor = state.ingestor = Ingestor(ctx.sessions, on_commands=ctx.wake_dispatcher)
+        ingestor = Ingestor(ctx.sessions, on_commands=ctx.wake_dispatcher, dispatcher=ctx.hand_over)
+        state.ingestor = ingestor
     return ingestor
 
 

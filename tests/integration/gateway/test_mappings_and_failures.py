@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from posgate.gateway import mappings
+from posgate.gateway.failure_rows import record_failure
 from posgate.gateway.failures import FailureFilter, list_failures
-from posgate.gateway.ingest_store import record_failure
 from posgate.gateway.mappings import MappingEntry
 from posgate.gateway.tables import MappingKind
 from tests.integration.gateway.conftest import load_mappings

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from sqlalchemy import Row, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -54,6 +54,15 @@ class CommandSender(Protocol):
 
     async def send(self, target: str, body: bytes, idempotency_key: str) -> None:
         """Send; raise `TransientSendError`, `PermanentSendError` or `ItemsRejected`."""
+        ...
+
+
+@runtime_checkable
+class BatchSender(CommandSender, Protocol):
+    """A sender that can deliver a round's commands for its service together."""
+
+    async def send_batch(self, claimed: Sequence[Claimed]) -> list[Exception | None]:
+        """Send all; one outcome per command, in order (None: delivered)."""
         ...
 
 
@@ -97,7 +106,7 @@ class Dispatcher:
 
     async def send_and_settle(self, claimed: Sequence[Claimed]) -> None:
         """Send leased commands concurrently, then record each outcome in one transaction."""
-        outcomes = await asyncio.gather(*(self._send(command) for command in claimed))
+        outcomes = await self._send_all(claimed)
         now = self._clock()
         sent = [c.id for c, error in zip(claimed, outcomes, strict=True) if _delivered(error)]
         async with self._sessions() as session:
@@ -136,6 +145,27 @@ class Dispatcher:
             )
             await session.commit()
         return [_claimed(row) for row in rows]
+
+    async def _send_all(self, claimed: Sequence[Claimed]) -> list[Exception | None]:
+        by_service: dict[str, list[Claimed]] = {}
+        for command in claimed:
+            by_service.setdefault(command.target.split("/", 1)[0], []).append(command)
+        rounds = await asyncio.gather(*(self._send_service(s, members) for s, members in by_service.items()))
+        outcomes = {
+            c.id: outcome for members, sent in rounds for c, outcome in zip(members, sent, strict=True)
+        }
+        return [outcomes[command.id] for command in claimed]
+
+    async def _send_service(
+        self, service: str, members: list[Claimed]
+    ) -> tuple[list[Claimed], list[Exception | None]]:
+        sender = self._senders[service]
+        if isinstance(sender, BatchSender):
+            try:
+                return members, await sender.send_batch(members)
+            except Exception as error:
+                return members, [error] * len(members)
+        return members, list(await asyncio.gather(*(self._send(command) for command in members)))
 
     async def _send(self, command: Claimed) -> Exception | None:
         sender = self._senders[command.target.split("/", 1)[0]]

@@ -64,7 +64,15 @@ class Ingestor:
 
     async def _drain(self) -> None:
         while self._queue:
-            await self._commit(self._next_batch())
+            batch = self._next_batch()
+            try:
+                await self._commit(batch)
+            except Exception as error:
+                # A fault after the commit (handing over, answering) must not leave callers
+                # waiting for ever; what committed stays committed and is dispatched by claims.
+                log.error("ingest batch of %d not answered: %s", len(batch), describe_error(error))
+                for _, done in batch:
+                    _settle(done, error)
 
     def _next_batch(self) -> list[_Queued]:
         """The oldest deliveries, at most one per de-duplication key (the rest wait their turn)."""

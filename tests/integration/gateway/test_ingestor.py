@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -138,3 +139,25 @@ async def test_a_batch_never_holds_two_deliveries_of_one_event(sessions, batch: 
 
     assert sorted(r.outcome for r in results) == ["accepted", "duplicate", "duplicate"]
     assert counting.opened == 3  # one per delivery: they had to wait for each other
+
+
+class BrokenDispatcher:
+    """A dispatcher whose hand-over fails (a bug): callers must still get an answer."""
+
+    lease = timedelta(seconds=15)
+
+    def hand_over(self, claimed) -> None:
+        raise RuntimeError("hand-over bug")
+
+
+async def test_a_fault_after_the_commit_still_answers_every_caller(sessions) -> None:
+    await load_mappings(sessions, MAPPED)
+    ingestor = Ingestor(sessions, dispatcher=BrokenDispatcher())
+
+    results = await asyncio.wait_for(
+        asyncio.gather(*(ingestor.submit(movement(f"m-{n}")) for n in range(3)), return_exceptions=True), 10
+    )
+
+    assert all(isinstance(result, RuntimeError) for result in results)
+    # Stored all the same: the dispatcher's claims will send them once their lease ends.
+    assert await count(sessions, commands) == 3

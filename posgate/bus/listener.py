@@ -54,6 +54,9 @@ class RabbitListener:
         self._rebinding: asyncio.Task[None] | None = None
         self._serial = asyncio.Lock()
         self._stopping = False
+        # Deliveries handed to `_on_message` and not finished; processed ones not yet acked.
+        self._arrived = 0
+        self._unacked = 0
 
     @property
     def queue_name(self) -> str | None:
@@ -88,6 +91,7 @@ class RabbitListener:
             await channel.close()
 
     async def _bind(self, channel: AbstractRobustChannel) -> None:
+        self._unacked = 0  # delivery tags start again on a new channel
         queue = await declare_listener_queue(channel, self._settings, self._binding_keys)
         # Manual acks, so the prefetch bounds what waits in this process (the broker ignores
         # prefetch for auto-ack consumers and would push a slow listener's whole backlog).
@@ -132,19 +136,35 @@ class RabbitListener:
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         # aiormq runs every delivery in its own task; the lock keeps them in delivery order.
-        async with self._serial:
-            try:
-                event = incoming_event(message)
-                if isinstance(event, str):
-                    log.warning("listener: dropping message %s: %s", message.message_id, event)
-                else:
-                    await self._callback(event)
-            except Exception:
-                # A notification is not retried: the listener re-reads state on the next one.
-                log.exception("listener: callback failed on message %s; dropped", message.message_id)
-            finally:
-                with contextlib.suppress(Exception):
-                    await message.ack()
+        self._arrived += 1
+        try:
+            async with self._serial:
+                try:
+                    event = incoming_event(message)
+                    if isinstance(event, str):
+                        log.warning("listener: dropping message %s: %s", message.message_id, event)
+                    else:
+                        await self._callback(event)
+                except Exception:
+                    # A notification is not retried: the listener re-reads state on the next one.
+                    log.exception("listener: callback failed on message %s; dropped", message.message_id)
+                await self._ack(message)
+        finally:
+            self._arrived -= 1
+
+    async def _ack(self, message: AbstractIncomingMessage) -> None:
+        """Ack this delivery and every earlier one, once no later delivery is waiting.
+
+        One ack frame (and socket write) per burst instead of per message; acking before half
+        the prefetch is unacked keeps the broker sending.
+        """
+        self._unacked += 1
+        limit = max(1, self._settings.consumer_prefetch // 2)
+        if self._arrived > 1 and self._unacked < limit:
+            return
+        self._unacked = 0
+        with contextlib.suppress(Exception):
+            await message.ack(multiple=True)
 
 
 class RabbitListeners(Listeners):

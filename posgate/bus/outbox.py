@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from posgate.bus.ports import OutgoingEvent
 from posgate.db.tables import outbox
 
 __all__ = ["OutgoingEvent", "add_events"]
+
+# PostgreSQL: one statement for the whole batch, each column bound as one array, so the cost
+# per event is an array element rather than a parameter set (rows keep the array order).
+_INSERT_MANY = text(
+    "INSERT INTO event_outbox (event_id, event_type, routing_key, partition_key, headers, body,"
+    " created_at, published_at, attempts)"
+    " SELECT e, t, r, p, CAST(h AS json), b, c, NULL, 0"
+    " FROM unnest(CAST(:event_id AS text[]), CAST(:event_type AS text[]), CAST(:routing_key AS text[]),"
+    " CAST(:partition_key AS text[]), CAST(:headers AS text[]), CAST(:body AS bytea[]),"
+    " CAST(:created_at AS timestamptz[])) WITH ORDINALITY AS row(e, t, r, p, h, b, c, n) ORDER BY n"
+)
 
 
 async def add_events(session: AsyncSession, events: Sequence[OutgoingEvent]) -> None:
@@ -28,6 +40,9 @@ async def add_events(session: AsyncSession, events: Sequence[OutgoingEvent]) -> 
     if not events:
         return
     now = datetime.now(UTC)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_INSERT_MANY, _columns(events, now))
+        return
     await session.execute(
         insert(outbox),
         [
@@ -45,3 +60,16 @@ async def add_events(session: AsyncSession, events: Sequence[OutgoingEvent]) -> 
             for event in events
         ],
     )
+
+
+def _columns(events: Sequence[OutgoingEvent], now: datetime) -> dict[str, list[object]]:
+    """The events column-wise, for `_INSERT_MANY`."""
+    return {
+        "event_id": [event.event_id for event in events],
+        "event_type": [event.event_type for event in events],
+        "routing_key": [event.routing_key for event in events],
+        "partition_key": [event.partition_key for event in events],
+        "headers": [json.dumps(dict(event.headers)) for event in events],
+        "body": [event.body for event in events],
+        "created_at": [event.created_at or now for event in events],
+    }

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, Update, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from posgate.bus.held import HeldConnection
 from posgate.bus.ports import EventSink, OutgoingEvent
 from posgate.bus.retry import Backoff, describe_error
 from posgate.db.tables import outbox
@@ -28,14 +28,25 @@ class OutboxRelay:
         batch_size: int = 256,
         poll_interval: float = 0.2,
         backoff: Backoff | None = None,
+        round_spacing: float = 0.005,
     ) -> None:
-        """Create a relay; call `run()` in a task or `publish_pending()` for one round."""
+        """Create a relay; call `run()` in a task or `publish_pending()` for one round.
+
+        A woken round starts at once when the last one ended `round_spacing` seconds ago or
+        more, else when that much has passed (a full batch is followed at once): under a stream
+        of commits each round takes what several of them wrote (one transaction and one burst of
+        confirms for all), and an event after a quiet spell still leaves at once.
+        """
         self._sessions = sessions
         self._sink = sink
         self._batch_size = batch_size
         self._poll_interval = poll_interval
+        self._round_spacing = round_spacing
         self._backoff = backoff or Backoff()
         self._stopping = asyncio.Event()
+        # While `run()` runs, its rounds share one connection (see `posgate.bus.held`).
+        self._connection = HeldConnection(sessions)
+        self._running = False
         # Set by `wake()` and `stop()`; the idle wait returns early on it, failure backoff does not.
         self._woken = asyncio.Event()
 
@@ -46,40 +57,64 @@ class OutboxRelay:
             Exception: From the sink or the database; no row is marked in that case.
 
         """
-        async with self._sessions() as session:
-            sqlite = session.get_bind().dialect.name == "sqlite"
-            rows = await self._claim(session, lock=not sqlite)
-            if not rows:
-                return 0
-            if sqlite:
-                # SQLite has no row locks (one relay per file), and a read transaction kept open
-                # while in-process subscribers commit could not be upgraded to a write later.
-                await session.commit()
-            await self._sink.publish([_event(row) for row in rows])
-            await session.execute(
-                update(outbox)
-                .where(outbox.c.id.in_([row.id for row in rows]))
-                .values(published_at=datetime.now(UTC))
-            )
-            await session.commit()
+        bind = self._sessions.kw.get("bind")
+        if bind is not None and bind.dialect.name == "sqlite":
+            async with self._sessions() as session:
+                return await self._publish_unlocked(session)
+        async with self._connection.begin() if self._running else self._sessions.begin() as session:
+            # One statement claims and marks the rows; they stay locked until the commit, and
+            # a failed publish raises out of the block, which rolls the marks back.
+            rows = sorted((await session.execute(self._claim_and_mark())).all(), key=_row_id)
+            if rows:
+                await self._sink.publish([_event(row) for row in rows])
         return len(rows)
 
-    async def _claim(self, session: AsyncSession, *, lock: bool) -> Sequence[Row[tuple[object, ...]]]:
-        query = (
-            select(outbox)
+    def _claim_and_mark(self) -> Update:
+        # Several relays may run: each takes rows no other relay holds, and the lock lasts until
+        # the marks commit, so no row is published twice by two relays.
+        unpublished = (
+            select(outbox.c.id)
             .where(outbox.c.published_at.is_(None))
             .order_by(outbox.c.id)
             .limit(self._batch_size)
+            .with_for_update(skip_locked=True)
         )
-        if lock:
-            # Several relays may run: each takes rows no other relay holds, and the lock lasts
-            # until the rows are marked, so no row is published twice by two relays.
-            query = query.with_for_update(skip_locked=True)
-        return (await session.execute(query)).all()
+        return (
+            update(outbox)
+            .where(outbox.c.id.in_(unpublished.scalar_subquery()))
+            .values(published_at=datetime.now(UTC))
+            .returning(*outbox.c)
+        )
+
+    async def _publish_unlocked(self, session: AsyncSession) -> int:
+        # SQLite has no row locks (one relay per file), and a read transaction kept open while
+        # in-process subscribers commit could not be upgraded to a write later.
+        query = select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id)
+        rows = (await session.execute(query.limit(self._batch_size))).all()
+        if not rows:
+            return 0
+        await session.commit()
+        await self._sink.publish([_event(row) for row in rows])
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.id.in_([row.id for row in rows]))
+            .values(published_at=datetime.now(UTC))
+        )
+        await session.commit()
+        return len(rows)
 
     async def run(self) -> None:
         """Publish until `stop()`; back off with jitter while the sink or database fails."""
+        self._running = True
+        try:
+            await self._rounds()
+        finally:
+            self._running = False
+            await self._connection.close()
+
+    async def _rounds(self) -> None:
         failures = 0
+        loop = asyncio.get_running_loop()
         while not self._stopping.is_set():
             # Cleared before the round, so a commit made while the round runs still wakes the next one.
             self._woken.clear()
@@ -96,11 +131,15 @@ class OutboxRelay:
                 )
                 await self._sleep(delay)
                 continue
+            ended = loop.time()
             if failures:
                 log.info("outbox relay recovered after %d failed attempts", failures)
             failures = 0
             if published < self._batch_size:
                 await _wait(self._woken, self._poll_interval)
+                spacing = ended + self._round_spacing - loop.time()
+                if spacing > 0:
+                    await self._sleep(spacing)
 
     def wake(self) -> None:
         """Start the next round now instead of at the end of the idle poll interval.
@@ -126,6 +165,10 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(event.wait(), timeout=seconds)
     except TimeoutError:
         return
+
+
+def _row_id(row: Row[tuple[object, ...]]) -> int:
+    return int(row._mapping["id"])
 
 
 def _event(row: Row[tuple[object, ...]]) -> OutgoingEvent:

@@ -87,6 +87,23 @@ async def test_failing_callback_is_logged_and_the_listener_keeps_listening(
     )
 
 
+async def test_a_burst_beyond_the_prefetch_is_heard_in_full_and_in_order(pg_db: Db, rabbit: Rabbit) -> None:
+    # Acks go out once per burst (with `multiple`); were they held back past the prefetch,
+    # the broker would stop delivering after `consumer_prefetch` events.
+    bus = _replica(pg_db, rabbit)
+    heard = Heard()
+    bus.listen(["inventory.*"], heard)
+    await bus.start()
+    burst = [event(n=n) for n in range(3 * rabbit.settings.consumer_prefetch + 1)]
+    try:
+        await pg_db.write(*burst)
+        bus.notify_committed()
+        await wait_until(heard.heard(*burst), deadline_s=20, what="every event of the burst")
+    finally:
+        await bus.stop()
+    assert heard.ids() == [e.event_id for e in burst]
+
+
 async def test_listener_queue_is_private_to_its_connection_and_deleted_on_stop(
     pg_db: Db, rabbit: Rabbit, amqp_url: str
 ) -> None:

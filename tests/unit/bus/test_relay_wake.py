@@ -94,3 +94,19 @@ async def test_wake_does_not_cut_the_failure_backoff_short() -> None:
     await asyncio.sleep(0.1)
     assert relay.rounds == 1
     await _stop(relay, task)
+
+
+async def test_a_wake_right_after_a_round_waits_for_the_spacing_one_after_a_quiet_spell_does_not() -> None:
+    relay = CountingRelay(round_spacing=0.3)
+    loop = asyncio.get_running_loop()
+    task = await _running(relay)
+    relay.wake()  # right after round 1: commits keep coming, so round 2 gathers them
+    started = loop.time()
+    await relay.until_rounds(2)
+    assert loop.time() - started >= 0.25
+    await asyncio.sleep(0.4)  # quiet
+    relay.wake()
+    started = loop.time()
+    await relay.until_rounds(3)
+    assert loop.time() - started < 0.2
+    await _stop(relay, task)

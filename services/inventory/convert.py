@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -32,9 +33,14 @@ CAUSE_TO_PB: dict[Kind, int] = {
 }
 
 
+_CAUSES: dict[Kind, inventory.pb.MovementType.ValueType] = {
+    kind: inventory.pb.MovementType.ValueType(value) for kind, value in CAUSE_TO_PB.items()
+}
+
+
 def cause_to_pb(kind: Kind) -> inventory.pb.MovementType.ValueType:
     """The `MovementType` a change of this kind is reported with."""
-    return inventory.pb.MovementType.ValueType(CAUSE_TO_PB[kind])
+    return _CAUSES[kind]
 
 
 def timestamp(moment: datetime | None) -> Timestamp | None:
@@ -66,9 +72,15 @@ def level_to_pb(level: Level) -> inventory.pb.StockLevel:
         reserved=level.reserved,
         available=level.available,
         sequence=level.sequence,
-        updated_at=timestamp(level.updated_at),
+        updated_at=_commit_time(level.updated_at),
         count_version=level.count_version,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _commit_time(moment: datetime) -> Timestamp | None:
+    """`timestamp`, remembered: the levels of one commit share its time (callers copy the result)."""
+    return timestamp(moment)
 
 
 def movement_from_pb(movement: inventory.pb.Movement, provider: str) -> MovementCommand:

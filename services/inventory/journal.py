@@ -9,23 +9,21 @@ store can never later find a committed change below N.
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from google.protobuf.message import Message
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from posgate.bus.outbox import add_events
 from posgate.bus.ports import OutgoingEvent
 from posgate.contracts import events
 from posgate.runtime.correlation import current_correlation_id
-from posgate.services.inventory import convert
+from posgate.services.inventory import bulk, convert
 from posgate.services.inventory.domain import Alert, Kind, Level
-from posgate.services.inventory.sql import upsert
-from posgate.services.inventory.tables import changes, store_sequences
 
 StoreKey = tuple[str, str]
 
@@ -38,7 +36,8 @@ class Change:
     delta: int
     cause: Kind
     idempotency_key: str
-    event_id: str
+    # The id of the `inventory.stock_changed` event carrying the change; set by `record`.
+    event_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,26 +53,29 @@ class AlertEvent:
 async def allocate(session: AsyncSession, counts: Counter[StoreKey]) -> dict[StoreKey, int]:
     """Reserve `counts[store]` consecutive sequence numbers per store; return the first of each.
 
-    Takes the store rows' locks in sorted order (see the module docstring).
+    One upsert for every store: its rows are processed in the order given, so the store rows'
+    locks are taken in sorted order (see the module docstring).
     """
-    first: dict[StoreKey, int] = {}
-    for tenant_id, store_id in sorted(counts):
-        n = counts[(tenant_id, store_id)]
-        statement = (
-            upsert(session, store_sequences)
-            .values(tenant_id=tenant_id, store_id=store_id, last_sequence=n)
-            .on_conflict_do_update(
-                index_elements=["tenant_id", "store_id"],
-                set_={"last_sequence": store_sequences.c.last_sequence + n},
-            )
-            .returning(store_sequences.c.last_sequence)
-        )
-        last = int((await session.execute(statement)).scalar_one())
-        first[(tenant_id, store_id)] = last - n + 1
-    return first
+    if not counts:
+        return {}
+    stores = sorted(counts)
+    rows: bulk.Arrays = {
+        "tenant_id": [tenant_id for tenant_id, _ in stores],
+        "store_id": [store_id for _, store_id in stores],
+        "last_sequence": [counts[store] for store in stores],
+    }
+    allocated = await bulk.write(session, bulk.ALLOCATE, rows)
+    return {(t, s): int(last) - counts[(t, s)] + 1 for t, s, last in allocated}
 
 
 COMMITTED = "posgate.inventory.changes"
+STOCK_CHANGED_SCHEMA = 2
+"""`inventory.stock_changed` schema version: one event per store and transaction, all its changes."""
+TENANT_HEADER = "x-posgate-tenant"
+STORE_HEADER = "x-posgate-store"
+LAST_SEQUENCE_HEADER = "x-posgate-last-sequence"
+"""On `inventory.stock_changed`: the store's highest sequence in the event, readable without
+decoding it, so a replica that already passed those changes on drops the event cheaply."""
 
 
 def recorded_changes(session: AsyncSession) -> list[Change]:
@@ -87,37 +89,66 @@ def recorded_changes(session: AsyncSession) -> list[Change]:
 
 
 async def record(session: AsyncSession, recorded: Sequence[Change], alerts: Iterable[AlertEvent]) -> None:
-    """Append the changes to the change log and their events to the outbox (same transaction)."""
-    session.info.setdefault(COMMITTED, []).extend(recorded)
-    if recorded:
-        await session.execute(
-            insert(changes),
-            [
-                {
-                    "tenant_id": change.level.position.tenant_id,
-                    "store_id": change.level.position.store_id,
-                    "sequence": change.level.sequence,
-                    "sku": change.level.position.sku,
-                    "on_hand": change.level.on_hand,
-                    "reserved": change.level.reserved,
-                    "delta": change.delta,
-                    "cause": change.cause.value,
-                    "event_id": change.event_id,
-                    "count_version": change.level.count_version,
-                    "committed_at": change.level.updated_at,
-                }
-                for change in recorded
-            ],
-        )
-    outgoing = [_stock_changed(change) for change in recorded]
+    """Append the changes to the change log and their events to the outbox (same transaction).
+
+    One `inventory.stock_changed` event carries every change of one store; each change's
+    `event_id` becomes that event's id (the callers' `event_id` is replaced).
+    """
+    stamped = _stamped(recorded)
+    session.info.setdefault(COMMITTED, []).extend(stamped)
+    if stamped:
+        await bulk.write(session, bulk.INSERT_CHANGES, _change_rows(stamped))
+    stores: dict[str, list[Change]] = {}
+    for change in stamped:
+        stores.setdefault(change.event_id, []).append(change)
+    outgoing = [_stock_changed(sorted(group, key=_sequence)) for group in stores.values()]
     outgoing.extend(_alert(alert) for alert in alerts)
     await add_events(session, outgoing)
+
+
+def _stamped(recorded: Sequence[Change]) -> list[Change]:
+    """The changes, in order, each with the id of its store's event (one new id per store)."""
+    ids: dict[StoreKey, str] = {}
+    stamped: list[Change] = []
+    for c in recorded:
+        store = (c.level.position.tenant_id, c.level.position.store_id)
+        event_id = ids.get(store) or ids.setdefault(store, str(uuid.uuid4()))
+        stamped.append(Change(c.level, c.delta, c.cause, c.idempotency_key, event_id))
+    return stamped
+
+
+def _sequence(change: Change) -> int:
+    return change.level.sequence
+
+
+def _change_rows(stamped: Sequence[Change]) -> bulk.Arrays:
+    """The change-log rows, column-wise."""
+    levels = [change.level for change in stamped]
+    return {
+        "tenant_id": [level.position.tenant_id for level in levels],
+        "store_id": [level.position.store_id for level in levels],
+        "sequence": [level.sequence for level in levels],
+        "sku": [level.position.sku for level in levels],
+        "on_hand": [level.on_hand for level in levels],
+        "reserved": [level.reserved for level in levels],
+        "delta": [change.delta for change in stamped],
+        "cause": [change.cause.value for change in stamped],
+        "event_id": [change.event_id for change in stamped],
+        "count_version": [level.count_version for level in levels],
+        "committed_at": [level.updated_at for level in levels],
+    }
 
 
 def outgoing(
     payload: Message, tenant_id: str, store_id: str, occurred_at: datetime, event_id: str | None = None
 ) -> OutgoingEvent:
     """An inventory event for the outbox: the envelope, partitioned by (tenant, store)."""
+    return _outgoing(_envelope(payload, tenant_id, store_id, occurred_at, event_id), tenant_id, store_id)
+
+
+def _envelope(
+    payload: Message, tenant_id: str, store_id: str, occurred_at: datetime, event_id: str | None
+) -> events.pb.EventEnvelope:
     envelope = events.new_envelope(
         payload,
         tenant_id=tenant_id,
@@ -127,12 +158,19 @@ def outgoing(
     )
     if event_id is not None:
         envelope.event_id = event_id
+    return envelope
+
+
+def _outgoing(
+    envelope: events.pb.EventEnvelope, tenant_id: str, store_id: str, headers: Mapping[str, str] | None = None
+) -> OutgoingEvent:
     return OutgoingEvent(
         event_id=envelope.event_id,
         event_type=envelope.event_type,
         routing_key=envelope.event_type,
         body=envelope.SerializeToString(),
         partition_key=f"{tenant_id}/{store_id}",
+        headers=headers or {},
     )
 
 
@@ -141,14 +179,28 @@ def _event(payload: Message, level: Level, event_id: str | None = None) -> Outgo
     return outgoing(payload, position.tenant_id, position.store_id, level.updated_at, event_id)
 
 
-def _stock_changed(change: Change) -> OutgoingEvent:
-    payload = events.pb.StockChanged(
-        level=convert.level_to_pb(change.level),
-        cause=convert.cause_to_pb(change.cause),
-        delta=change.delta,
-        idempotency_key=change.idempotency_key,
-    )
-    return _event(payload, change.level, change.event_id)
+def _stock_changed(group: Sequence[Change]) -> OutgoingEvent:
+    """One event for the changes of one store (schema version 2), the last repeated on top.
+
+    Filled in place inside the envelope: a copied payload would copy every change again.
+    """
+    final = group[-1].level
+    tenant_id, store_id = final.position.tenant_id, final.position.store_id
+    envelope = _envelope(events.pb.StockChanged(), tenant_id, store_id, final.updated_at, group[-1].event_id)
+    envelope.schema_version = STOCK_CHANGED_SCHEMA
+    payload = envelope.inventory_stock_changed
+    for change in group:
+        payload.changes.add(
+            level=convert.level_to_pb(change.level),
+            cause=convert.cause_to_pb(change.cause),
+            delta=change.delta,
+            idempotency_key=change.idempotency_key,
+        )
+    last = payload.changes[-1]
+    payload.level.CopyFrom(last.level)
+    payload.cause, payload.delta, payload.idempotency_key = last.cause, last.delta, last.idempotency_key
+    headers = {TENANT_HEADER: tenant_id, STORE_HEADER: store_id, LAST_SEQUENCE_HEADER: str(final.sequence)}
+    return _outgoing(envelope, tenant_id, store_id, headers)
 
 
 def _alert(alert: AlertEvent) -> OutgoingEvent:

@@ -5,21 +5,20 @@ Lock order, as in `journal`: idempotency claims, then store sequence rows, then 
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import cast
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from posgate.services.inventory import alerts, journal
+from posgate.services.inventory import alerts, bulk, journal
 from posgate.services.inventory.domain import Alert, CountCommand, Kind, Level, MovementCommand, Position
 from posgate.services.inventory.levels import level_from_row, read_levels
-from posgate.services.inventory.sql import upsert
-from posgate.services.inventory.tables import movements, stock
+from posgate.services.inventory.tables import stock
 
 
 class Outcome(StrEnum):
@@ -39,35 +38,31 @@ class Applied:
     reason: str = ""
 
 
-def _ledger_row(
-    command: MovementCommand | CountCommand, kind: Kind, delta: int, now: datetime
-) -> dict[str, object]:
-    position = command.position
+def _ledger_rows(
+    commands: Sequence[MovementCommand | CountCommand],
+    kinds: Sequence[Kind],
+    deltas: Sequence[int],
+    now: datetime,
+) -> bulk.Arrays:
+    """The ledger rows of `commands`, column-wise."""
     return {
-        "tenant_id": position.tenant_id,
-        "idempotency_key": command.idempotency_key,
-        "store_id": position.store_id,
-        "sku": position.sku,
-        "kind": kind.value,
-        "delta": delta,
-        "reference": getattr(command, "reference", ""),
-        "provider": command.provider,
-        "occurred_at": getattr(command, "occurred_at", None),
-        "recorded_at": now,
+        "tenant_id": [c.position.tenant_id for c in commands],
+        "idempotency_key": [c.idempotency_key for c in commands],
+        "store_id": [c.position.store_id for c in commands],
+        "sku": [c.position.sku for c in commands],
+        "kind": [kind.value for kind in kinds],
+        "delta": list(deltas),
+        "reference": [getattr(c, "reference", "") for c in commands],
+        "provider": [c.provider for c in commands],
+        "occurred_at": [getattr(c, "occurred_at", None) for c in commands],
+        "recorded_at": [now] * len(commands),
     }
 
 
-async def _claim(session: AsyncSession, rows: list[dict[str, object]]) -> set[tuple[str, str]]:
+async def _claim(session: AsyncSession, rows: bulk.Arrays) -> set[tuple[str, str]]:
     """Insert ledger rows whose (tenant, key) is new; return the keys that were new."""
-    if not rows:
-        return set()
-    statement = (
-        upsert(session, movements)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
-        .returning(movements.c.tenant_id, movements.c.idempotency_key)
-    )
-    result = await session.execute(statement, rows)
-    return {(row.tenant_id, row.idempotency_key) for row in result}
+    claimed = await bulk.write(session, bulk.CLAIM_MOVEMENTS, rows)
+    return {(row[0], row[1]) for row in claimed}
 
 
 def _first_occurrences(commands: Sequence[MovementCommand]) -> list[int]:
@@ -96,10 +91,11 @@ async def apply_movements(
 
     """
     firsts = _first_occurrences(commands)
-    rows = [
-        _ledger_row(commands[i], commands[i].kind or Kind.ADJUSTMENT, commands[i].delta, now) for i in firsts
-    ]
-    claimed = await _claim(session, rows)
+    first_commands = [commands[i] for i in firsts]
+    kinds = [c.kind or Kind.ADJUSTMENT for c in first_commands]
+    claimed = await _claim(
+        session, _ledger_rows(first_commands, kinds, [c.delta for c in first_commands], now)
+    )
     fresh = [i for i in firsts if (commands[i].position.tenant_id, commands[i].idempotency_key) in claimed]
     results: dict[int, Applied] = {}
     if fresh:
@@ -137,34 +133,25 @@ async def _add_to_stock(
     session: AsyncSession, totals: dict[Position, int], last_sequence: dict[Position, int], now: datetime
 ) -> dict[Position, dict[str, object]]:
     """Add each position's summed delta to on-hand (creating rows); return the rows after."""
-    values = [
-        {
-            "tenant_id": p.tenant_id,
-            "store_id": p.store_id,
-            "sku": p.sku,
-            "on_hand": totals[p],
-            "reserved": 0,
-            "sequence": last_sequence[p],
-            "count_version": 0,
-            "low_threshold": None,
-            "out_threshold": 0,
-            "alert": Alert.OK.value,
-            "negative": False,
-            "updated_at": now,
-        }
-        for p in sorted(totals, key=lambda p: (p.tenant_id, p.store_id, p.sku))
-    ]
-    insert = upsert(session, stock)
-    statement = insert.on_conflict_do_update(
-        index_elements=["tenant_id", "store_id", "sku"],
-        set_={
-            "on_hand": stock.c.on_hand + insert.excluded.on_hand,
-            "sequence": insert.excluded.sequence,
-            "updated_at": insert.excluded.updated_at,
-        },
-    ).returning(*stock.c)
-    result = await session.execute(statement, values)
-    return {Position(r["tenant_id"], r["store_id"], r["sku"]): dict(r) for r in result.mappings()}
+    positions = sorted(totals, key=lambda p: (p.tenant_id, p.store_id, p.sku))
+    n = len(positions)
+    rows: bulk.Arrays = {
+        "tenant_id": [p.tenant_id for p in positions],
+        "store_id": [p.store_id for p in positions],
+        "sku": [p.sku for p in positions],
+        "on_hand": [totals[p] for p in positions],
+        "reserved": [0] * n,
+        "sequence": [last_sequence[p] for p in positions],
+        "count_version": [0] * n,
+        "low_threshold": [None] * n,
+        "out_threshold": [0] * n,
+        "alert": [Alert.OK.value] * n,
+        "negative": [False] * n,
+        "updated_at": [now] * n,
+    }
+    after = await bulk.write(session, bulk.ADD_TO_STOCK, rows)
+    found = [dict(zip(bulk.STOCK_COLUMNS, row, strict=True)) for row in after]
+    return {Position(r["tenant_id"], r["store_id"], r["sku"]): r for r in found}
 
 
 async def _record_movements(
@@ -184,13 +171,14 @@ async def _record_movements(
     for command, sequence in zip(fresh, sequences, strict=True):
         p = command.position
         running[p] += command.delta
-        after = level_from_row({**rows[p], "on_hand": running[p], "sequence": sequence, "updated_at": now})
+        row = rows[p]
+        after = Level(
+            p, running[p], cast(int, row["reserved"]), sequence, now, cast(int, row["count_version"])
+        )
         levels.append(after)
         steps[p].append((after, command.idempotency_key))
         changes.append(
-            journal.Change(
-                after, command.delta, command.kind or Kind.ADJUSTMENT, command.idempotency_key, _event_id()
-            )
+            journal.Change(after, command.delta, command.kind or Kind.ADJUSTMENT, command.idempotency_key)
         )
     announced: list[journal.AlertEvent] = []
     for p, path in steps.items():
@@ -200,10 +188,6 @@ async def _record_movements(
         await alerts.store_watch(session, path[-1][0], before, after_watch)
     await journal.record(session, changes, announced)
     return levels
-
-
-def _event_id() -> str:
-    return str(uuid.uuid4())
 
 
 async def set_counts(session: AsyncSession, commands: Sequence[CountCommand], now: datetime) -> list[Applied]:
@@ -222,18 +206,30 @@ async def set_counts(session: AsyncSession, commands: Sequence[CountCommand], no
     # Lock the stores first (allocating nothing), so the decisions below cannot race.
     await journal.allocate(session, Counter({store: 0 for store in stores}))
     results: list[Applied] = []
+    recorded = _Recorded([], [])
     for command in commands:
-        results.append(await _set_count(session, command, now))
+        results.append(await _set_count(session, command, now, recorded))
+    await journal.record(session, recorded.changes, recorded.alerts)
     return results
 
 
-async def _set_count(session: AsyncSession, command: CountCommand, now: datetime) -> Applied:
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """What a call's counts changed, recorded once at its end."""
+
+    changes: list[journal.Change]
+    alerts: list[journal.AlertEvent]
+
+
+async def _set_count(
+    session: AsyncSession, command: CountCommand, now: datetime, recorded: _Recorded
+) -> Applied:
     position = command.position
     current = (await read_levels(session, [position])).get(position)
     if current is not None and command.version <= current.count_version:
         return Applied(Outcome.STALE, current, "stale_version")
     delta = command.on_hand - (current.on_hand if current else 0)
-    if not await _claim(session, [_ledger_row(command, Kind.COUNT, delta, now)]):
+    if not await _claim(session, _ledger_rows([command], [Kind.COUNT], [delta], now)):
         return Applied(Outcome.STALE, current, "duplicate")
     first = await journal.allocate(session, Counter({(position.tenant_id, position.store_id): 1}))
     sequence = first[(position.tenant_id, position.store_id)]
@@ -247,20 +243,10 @@ async def _set_count(session: AsyncSession, command: CountCommand, now: datetime
         )
         .values(count_version=command.version)
     )
-    row = {**rows[position], "count_version": command.version}
-    level = await _record_count(session, command, delta, row, now)
-    return Applied(Outcome.APPLIED, level)
-
-
-async def _record_count(
-    session: AsyncSession, command: CountCommand, delta: int, row: dict[str, object], now: datetime
-) -> Level:
-    level = level_from_row(row)
-    before_row = {**row, "on_hand": level.on_hand - delta}
-    before = alerts.Watch.from_row(before_row)
+    level = level_from_row({**rows[position], "count_version": command.version})
+    before = alerts.Watch.from_row({**rows[position], "on_hand": level.on_hand - delta})
     events, after = alerts.crossings(before, [(level, command.idempotency_key)])
     await alerts.store_watch(session, level, before, after)
-    await journal.record(
-        session, [journal.Change(level, delta, Kind.COUNT, command.idempotency_key, _event_id())], events
-    )
-    return level
+    recorded.changes.append(journal.Change(level, delta, Kind.COUNT, command.idempotency_key))
+    recorded.alerts.extend(events)
+    return Applied(Outcome.APPLIED, level)

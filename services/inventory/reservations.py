@@ -13,7 +13,6 @@ and a second call claiming a key that another transaction holds could then deadl
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
@@ -372,7 +371,7 @@ async def _record(session: AsyncSession, steps: Sequence[_Step]) -> list[Level]:
         found, after = alerts.crossings(before, [(level, key)])
         announced.extend(found)
         await alerts.store_watch(session, level, before, after)
-        changes.append(journal.Change(level, delta, cause, key, str(uuid.uuid4())))
+        changes.append(journal.Change(level, delta, cause, key))
     await journal.record(session, changes, announced)
     return [change.level for change in changes]
 

@@ -72,7 +72,8 @@ class InventoryServicer(inventory.grpc_api.InventoryServiceServicer):
         """Apply each movement exactly once; invalid ones are rejected one by one."""
         _check_batch(len(request.movements), "movements")
         may_act_for = current_caller().may_act_for
-        commands = [convert.movement_from_pb(m, _provider(request.meta)) for m in request.movements]
+        provider = _provider(request.meta)
+        commands = [convert.movement_from_pb(m, provider) for m in request.movements]
         results: list[pb.MovementResult | None] = [None] * len(commands)
         for index, rejection in _rejections(commands, check_movement, may_act_for):
             results[index] = pb.MovementResult(
@@ -92,7 +93,8 @@ class InventoryServicer(inventory.grpc_api.InventoryServiceServicer):
         """Apply counts newer than the last one per position; report stale ones."""
         _check_batch(len(request.counts), "counts")
         may_act_for = current_caller().may_act_for
-        commands = [convert.count_from_pb(c, _provider(request.meta)) for c in request.counts]
+        provider = _provider(request.meta)
+        commands = [convert.count_from_pb(c, provider) for c in request.counts]
         results: list[pb.CountResult | None] = [None] * len(commands)
         for index, rejection in _rejections(commands, check_count, may_act_for):
             results[index] = pb.CountResult(

@@ -53,8 +53,10 @@ def item_from_change(change: journal.Change) -> Item:
     )
 
 
-def decode_stock_changed(body: bytes) -> tuple[str, inventory.pb.StockLevel, events.pb.EventEnvelope] | None:
-    """The tenant, level and envelope of an `inventory.stock_changed` envelope; None for others.
+def decode_stock_changed(body: bytes) -> tuple[str, list[Item]] | None:
+    """The tenant and the changes (in order) of an `inventory.stock_changed` envelope; None for others.
+
+    Reads both schema versions: several changes in `changes` (2), or one in the single fields (1).
 
     Raises:
         google.protobuf.message.DecodeError: The body is not an envelope.
@@ -63,8 +65,10 @@ def decode_stock_changed(body: bytes) -> tuple[str, inventory.pb.StockLevel, eve
     envelope = events.pb.EventEnvelope.FromString(body)
     if envelope.WhichOneof(events.PAYLOAD_ONEOF) != "inventory_stock_changed":
         return None
-    level = envelope.inventory_stock_changed.level
-    return envelope.tenant_id or level.key.tenant_id, level, envelope
+    payload = envelope.inventory_stock_changed
+    entries = payload.changes or [payload]
+    items = [change_item(e.level, e.cause, e.delta, envelope.event_id) for e in entries]
+    return envelope.tenant_id or payload.level.key.tenant_id, items
 
 
 def _item_from_row(row: RowMapping) -> Item:

@@ -10,7 +10,7 @@ the range between its read and the origin, if any, and skips what its read alrea
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 
 from google.protobuf.message import DecodeError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -61,7 +61,13 @@ class StockHub:
                 self._accept(position.tenant_id, stream_log.item_from_change(change))
 
     async def on_event(self, event: IncomingEvent) -> None:
-        """Take an `inventory.stock_changed` event from the bus (a broadcast listener callback)."""
+        """Take an `inventory.stock_changed` event from the bus (a broadcast listener callback).
+
+        An event whose store nobody here watches, or whose changes were all passed on already
+        (this replica committed them and published them locally), is dropped undecoded.
+        """
+        if self._passed(event.headers):
+            return
         try:
             decoded = stream_log.decode_stock_changed(event.body)
         except DecodeError:
@@ -69,12 +75,22 @@ class StockHub:
             return
         if decoded is None:
             return
-        tenant_id, level, envelope = decoded
-        if self._wants(tenant_id, level.key.store_id):
-            payload = envelope.inventory_stock_changed
-            self._accept(
-                tenant_id, stream_log.change_item(level, payload.cause, payload.delta, envelope.event_id)
-            )
+        tenant_id, items = decoded
+        for item in items:
+            if self._wants(tenant_id, item.store_id):
+                self._accept(tenant_id, item)
+
+    def _passed(self, headers: Mapping[str, str]) -> bool:
+        """Whether the headers show the event holds nothing new for the streams here."""
+        tenant_id, store_id = headers.get(journal.TENANT_HEADER), headers.get(journal.STORE_HEADER)
+        last = headers.get(journal.LAST_SEQUENCE_HEADER)
+        if tenant_id is None or store_id is None or last is None or not last.isdigit():
+            return False
+        tenant = self._tenants.get(tenant_id)
+        if tenant is None or not (tenant.wide or store_id in tenant.stores):
+            return True
+        store = tenant.stores.get(store_id)
+        return store is not None and store.last is not None and store.last >= int(last)
 
     async def resync(self) -> None:
         """Catch up every watched store from the change log (after a bus reconnect lost events)."""

@@ -46,6 +46,15 @@ async def published(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
         return list(rows)
 
 
+async def stock_changed(sessions: async_sessionmaker[AsyncSession]) -> list[events.pb.StockChanged]:
+    query = (
+        select(outbox.c.body).where(outbox.c.routing_key == "inventory.stock_changed").order_by(outbox.c.id)
+    )
+    async with sessions() as session:
+        bodies = (await session.execute(query)).scalars().all()
+    return [events.pb.EventEnvelope.FromString(body).inventory_stock_changed for body in bodies]
+
+
 async def test_a_repeated_key_is_a_duplicate_and_changes_nothing(sessions) -> None:
     first = await apply(sessions, mv("k1", 10, Kind.RECEIPT), mv("k2", -3, Kind.SALE))
     assert [r.outcome for r in first] == [ledger.Outcome.APPLIED] * 2
@@ -81,7 +90,13 @@ async def test_every_change_is_an_event_and_crossings_announce_themselves(sessio
     )
     await apply(sessions, mv("back", 5, Kind.RECEIPT))
     keys = await published(sessions)
-    assert keys.count("inventory.stock_changed") == 5
+    # One event per store and transaction, carrying every change of it.
+    assert keys.count("inventory.stock_changed") == 3
+    assert [[c.idempotency_key for c in e.changes] for e in await stock_changed(sessions)] == [
+        ["in"],
+        ["sold-1", "sold-2", "sold-3"],
+        ["back"],
+    ]
     assert keys.count("inventory.out_of_stock") == 1
     assert keys.count("inventory.negative_stock_flagged") == 1
     assert keys.count("inventory.back_in_stock") == 1
@@ -109,3 +124,53 @@ def test_event_bodies_are_envelopes() -> None:
     assert OutgoingEvent  # imported for the type the outbox stores
     envelope = events.pb.EventEnvelope()
     assert envelope.WhichOneof("payload") is None
+
+
+async def ledger_of(sessions: async_sessionmaker[AsyncSession], tenant: str) -> dict[str, list[tuple]]:
+    """What one tenant's movements left in every table, without ids and times."""
+    queries = {
+        "stock": select(stock.c.store_id, stock.c.sku, stock.c.on_hand, stock.c.sequence, stock.c.alert),
+        "changes": select(
+            changes.c.store_id, changes.c.sequence, changes.c.sku, changes.c.on_hand, changes.c.delta
+        ),
+        "movements": select(
+            movements.c.idempotency_key, movements.c.store_id, movements.c.sku, movements.c.delta
+        ),
+    }
+    tables = {"stock": stock, "changes": changes, "movements": movements}
+    found = {}
+    async with sessions() as session:
+        for name, query in queries.items():
+            rows = await session.execute(query.where(tables[name].c.tenant_id == tenant))
+            found[name] = sorted(tuple(row) for row in rows)
+    carried = [
+        (c.level.key.store_id, c.level.sequence, c.level.key.sku, c.level.on_hand, c.delta, c.idempotency_key)
+        for event in await stock_changed(sessions)
+        if event.level.key.tenant_id == tenant
+        for c in event.changes
+    ]
+    found["events"] = sorted(carried)
+    return found
+
+
+async def test_a_batch_writes_the_same_ledger_as_one_movement_at_a_time(sessions) -> None:
+    moves = [
+        ("s1", "a", 5),
+        ("s2", "a", 3),
+        ("s1", "b", -2),
+        ("s1", "a", -1),
+        ("s2", "a", 4),
+        ("s1", "a", -9),
+    ]
+
+    def commands(tenant: str) -> list[MovementCommand]:
+        return [
+            MovementCommand(f"k{i}", Position(tenant, store, sku), Kind.ADJUSTMENT, delta)
+            for i, (store, sku, delta) in enumerate(moves)
+        ]
+
+    await apply(sessions, *commands("batched"))
+    for command in commands("single"):
+        await apply(sessions, command)
+    assert await ledger_of(sessions, "batched") == await ledger_of(sessions, "single")
+    assert len((await ledger_of(sessions, "batched"))["events"]) == len(moves)

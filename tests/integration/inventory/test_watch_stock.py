@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -59,7 +60,9 @@ class Ledger:
         async with self.sessions.begin() as session:
             await ledger.apply_movements(session, commands, NOW)
         self.last_events = await self.events()
-        return [change_from_event(e) for e in self.last_events]
+        found = [change for e in self.last_events for change in changes_from_event(e)]
+        # Events come per store; hand the changes back in the order the movements were given.
+        return sorted(found, key=lambda change: int(change.idempotency_key[1:]))
 
     async def events(self) -> list[IncomingEvent]:
         """The `inventory.stock_changed` events written since the last call, as the bus delivers them."""
@@ -73,26 +76,34 @@ class Ledger:
         if rows:
             self.outbox_id = rows[-1]["id"]
         return [
-            IncomingEvent(r["event_id"], r["event_type"], r["routing_key"], r["body"], r["partition_key"])
+            IncomingEvent(
+                r["event_id"], r["event_type"], r["routing_key"], r["body"], r["partition_key"], r["headers"]
+            )
             for r in rows
         ]
 
 
-def change_from_event(event: IncomingEvent) -> journal.Change:
+def changes_from_event(event: IncomingEvent) -> list[journal.Change]:
+    """The changes one `inventory.stock_changed` event carries, in order."""
     envelope = events.pb.EventEnvelope.FromString(event.body)
-    payload = envelope.inventory_stock_changed
-    key = payload.level.key
-    level = Level(
-        Position(key.tenant_id, key.store_id, key.sku),
-        payload.level.on_hand,
-        payload.level.reserved,
-        payload.level.sequence,
-        payload.level.updated_at.ToDatetime(tzinfo=UTC),
-        payload.level.count_version,
-    )
-    return journal.Change(
-        level, payload.delta, KIND_OF_CAUSE[payload.cause], payload.idempotency_key, envelope.event_id
-    )
+    assert envelope.schema_version == journal.STOCK_CHANGED_SCHEMA
+    found = []
+    for entry in envelope.inventory_stock_changed.changes:
+        key = entry.level.key
+        level = Level(
+            Position(key.tenant_id, key.store_id, key.sku),
+            entry.level.on_hand,
+            entry.level.reserved,
+            entry.level.sequence,
+            entry.level.updated_at.ToDatetime(tzinfo=UTC),
+            entry.level.count_version,
+        )
+        found.append(
+            journal.Change(
+                level, entry.delta, KIND_OF_CAUSE[entry.cause], entry.idempotency_key, envelope.event_id
+            )
+        )
+    return found
 
 
 class Stream:
@@ -158,6 +169,26 @@ async def test_snapshot_then_every_change_once(sessions, hub) -> None:
     assert first.event_id == changes[0].event_id
     assert await stream.silent()
     assert hub.subscriber_count() == 0
+
+
+async def test_an_event_whose_changes_were_passed_on_is_dropped_without_decoding(
+    sessions, hub, caplog
+) -> None:
+    book = Ledger(sessions)
+    stream = Stream(hub, tenant_id="t1", store_ids=["s1"])
+    await stream.snapshot()
+    hub.publish(await book.move(("s1", "a", 1), ("s1", "b", 2)))  # what this replica committed
+    (echo,) = book.last_events  # the same changes coming back from the broker
+    assert echo.headers[journal.LAST_SEQUENCE_HEADER] == "2"
+    await hub.on_event(dataclasses.replace(echo, body=b"never read"))
+    unwatched = {**echo.headers, journal.STORE_HEADER: "s9"}
+    await hub.on_event(dataclasses.replace(echo, body=b"never read", headers=unwatched))
+    assert "undecodable" not in caplog.text
+    newer = {**echo.headers, journal.LAST_SEQUENCE_HEADER: "3"}
+    await hub.on_event(dataclasses.replace(echo, body=b"read", headers=newer))
+    assert "undecodable event" in caplog.text
+    assert seqs(await stream.changes(2)) == [("s1", 1), ("s1", 2)]
+    assert await stream.silent()
 
 
 async def test_an_unknown_store_gets_an_empty_complete_snapshot(hub) -> None:

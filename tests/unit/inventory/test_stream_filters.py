@@ -94,16 +94,21 @@ def test_only_stock_changed_envelopes_are_decoded() -> None:
     )
     decoded = stream_log.decode_stock_changed(envelope.SerializeToString())
     assert decoded is not None
-    tenant, decoded_level, _ = decoded
-    assert (tenant, decoded_level.key.sku, decoded_level.sequence) == ("t1", "a", 7)
+    tenant, (item,) = decoded
+    assert (tenant, item.sku, item.sequence) == ("t1", "a", 7)
+    assert item.response.change.event_id == envelope.event_id
     other = events.new_envelope(events.pb.LowStock(), tenant_id="t1")
     assert stream_log.decode_stock_changed(other.SerializeToString()) is None
 
 
-def test_a_local_change_becomes_one_shared_response() -> None:
-    change = journal.Change(level("a", 3), -1, Kind.SALE, "key-1", "event-1")
-    built = stream_log.item_from_change(change)
-    assert (built.store_id, built.sequence, built.sku) == ("s1", 3, "a")
-    streamed = built.response.change
-    assert (streamed.delta, streamed.event_id, streamed.cause) == (-1, "event-1", pb.MOVEMENT_TYPE_SALE)
-    assert streamed.level.available == 1
+def test_a_version_2_event_yields_every_change_it_carries_in_order() -> None:
+    levels = [
+        stream_log.item_from_change(journal.Change(level(sku, n), 1, Kind.RECEIPT, sku))
+        for sku, n in (("a", 3), ("b", 4))
+    ]
+    entries = [events.pb.StockLevelChange(level=i.response.change.level, delta=1) for i in levels]
+    payload = events.pb.StockChanged(level=entries[-1].level, delta=1, changes=entries)
+    envelope = events.new_envelope(payload, tenant_id="t1", store_id="s1")
+    decoded = stream_log.decode_stock_changed(envelope.SerializeToString())
+    assert decoded is not None
+    assert [(i.sku, i.sequence) for i in decoded[1]] == [("a", 3), ("b", 4)]

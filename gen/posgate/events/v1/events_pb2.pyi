@@ -198,8 +198,57 @@ Global___EventEnvelope: _TypeAlias = EventEnvelope  # noqa: Y015
 class StockChanged(_message.Message):
     """--- inventory ---------------------------------------------------------------------------
 
-    inventory.stock_changed: on-hand or reserved of one position changed.
+    inventory.stock_changed: on-hand or reserved of positions of one store changed, in one
+    transaction. Schema version 2 (EventEnvelope.schema_version): the event carries every change
+    of its store that the transaction committed, in `changes`, in sequence order (consecutive
+    sequence numbers); the single fields below repeat the last of them, so a reader that only
+    needs "the store changed up to level.sequence" can keep reading `level`. Schema version 1
+    events carried exactly one change, in the single fields, and no `changes`.
     """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LEVEL_FIELD_NUMBER: _builtins.int
+    CAUSE_FIELD_NUMBER: _builtins.int
+    DELTA_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    REFERENCE_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    cause: _inventory_pb2.MovementType.ValueType
+    delta: _builtins.int
+    """Change of on_hand (0 when only reserved changed)."""
+    idempotency_key: _builtins.str
+    """Idempotency key of the movement, count or reservation that caused it."""
+    reference: _builtins.str
+    @_builtins.property
+    def level(self) -> _inventory_pb2.StockLevel:
+        """Level after the (last) change; level.sequence is the per-store sequence number."""
+
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___StockLevelChange]:
+        """Every change the event carries, in sequence order, the last one included (version 2)."""
+
+    def __init__(
+        self,
+        *,
+        level: _inventory_pb2.StockLevel | None = ...,
+        cause: _inventory_pb2.MovementType.ValueType = ...,
+        delta: _builtins.int = ...,
+        idempotency_key: _builtins.str = ...,
+        reference: _builtins.str = ...,
+        changes: _abc.Iterable[Global___StockLevelChange] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["level", b"level"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cause", b"cause", "changes", b"changes", "delta", b"delta", "idempotency_key", b"idempotency_key", "level", b"level", "reference", b"reference"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StockChanged: _TypeAlias = StockChanged  # noqa: Y015
+
+@_typing.final
+class StockLevelChange(_message.Message):
+    """One change of one position inside an inventory.stock_changed event."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -233,7 +282,7 @@ class StockChanged(_message.Message):
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___StockChanged: _TypeAlias = StockChanged  # noqa: Y015
+Global___StockLevelChange: _TypeAlias = StockLevelChange  # noqa: Y015
 
 @_typing.final
 class LowStock(_message.Message):

@@ -942,7 +942,9 @@ class StockChange(_message.Message):
     delta: _builtins.int
     """Change of on_hand (0 for a reservation change)."""
     event_id: _builtins.str
-    """Id of the event published for the same change."""
+    """Id of the inventory.stock_changed event that carries the same change (one event carries
+    every change of its store committed in one transaction).
+    """
     @_builtins.property
     def level(self) -> Global___StockLevel:
         """Level after the change; level.sequence is the per-store sequence number."""

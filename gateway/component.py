@@ -23,6 +23,7 @@ from posgate.gateway.http.app import build_app
 from posgate.gateway.http.context import GatewayContext
 from posgate.gateway.http.security import DEV_PROVIDER, DEV_TENANT, WebhookGuard
 from posgate.gateway.http.server import HttpServer
+from posgate.gateway.ingestor import Ingestor
 from posgate.gateway.senders import InventorySender
 from posgate.gateway.tables import MappingKind
 from posgate.runtime.server import ComponentSpec
@@ -72,6 +73,9 @@ def component(deps: Dependencies) -> Component:
 
     async def stop() -> None:
         await http.stop()
+        ingestor: Ingestor | None = getattr(app.state, "ingestor", None)
+        if ingestor is not None:
+            await ingestor.close()
         dispatcher.stop()
         await asyncio.gather(*tasks)
         await client.close()

@@ -14,56 +14,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, runtime_checkable
 
 from sqlalchemy import Row, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from posgate.bus.held import HeldConnection
 from posgate.bus.retry import Backoff, describe_error
 from posgate.gateway.claims import Claimed
 from posgate.gateway.failure_rows import record_failure
+from posgate.gateway.sending import BatchSender, CommandSender, ItemsRejected, PermanentSendError
 from posgate.gateway.tables import CommandState, FailureClass, commands, raw_payloads
 
 log = logging.getLogger(__name__)
-
-
-class SendError(Exception):
-    """A send that did not succeed; subclasses say whether to retry."""
-
-
-class TransientSendError(SendError):
-    """The service may accept the same command later (unavailable, timed out)."""
-
-
-class PermanentSendError(SendError):
-    """The service refused the command; sending it again cannot help."""
-
-
-class ItemsRejected(SendError):
-    """The service took the command but rejected some of its items (recorded, not retried)."""
-
-    def __init__(self, details: Sequence[str]) -> None:
-        """`details` names each rejected item and the service's reason."""
-        super().__init__("; ".join(details))
-        self.details = tuple(details)
-
-
-class CommandSender(Protocol):
-    """Delivers one stored command to its service."""
-
-    async def send(self, target: str, body: bytes, idempotency_key: str) -> None:
-        """Send; raise `TransientSendError`, `PermanentSendError` or `ItemsRejected`."""
-        ...
-
-
-@runtime_checkable
-class BatchSender(CommandSender, Protocol):
-    """A sender that can deliver a round's commands for its service together."""
-
-    async def send_batch(self, claimed: Sequence[Claimed]) -> list[Exception | None]:
-        """Send all; one outcome per command, in order (None: delivered)."""
-        ...
 
 
 class Dispatcher:
@@ -96,6 +60,8 @@ class Dispatcher:
         self._handed: list[Claimed] = []
         self._claimed_at = 0.0
         self._round_backoff = Backoff(base_s=0.2, cap_s=5.0)
+        self._held = HeldConnection(sessions)
+        self._running = False
 
     async def dispatch_due(self) -> int:
         """Claim, send and settle one batch of due commands; returns how many were claimed."""
@@ -109,7 +75,7 @@ class Dispatcher:
         outcomes = await self._send_all(claimed)
         now = self._clock()
         sent = [c.id for c, error in zip(claimed, outcomes, strict=True) if _delivered(error)]
-        async with self._sessions() as session:
+        async with self._transaction() as session:
             if sent:
                 # One statement for the usual case, however many commands the round sent.
                 await session.execute(
@@ -120,11 +86,10 @@ class Dispatcher:
             for command, error in zip(claimed, outcomes, strict=True):
                 if error is not None:
                     await self._settle(session, command, error, now)
-            await session.commit()
 
     async def _claim(self) -> list[Claimed]:
         now = self._clock()
-        async with self._sessions() as session:
+        async with self._transaction() as session:
             query = (
                 select(commands, raw_payloads.c.provider, raw_payloads.c.topic)
                 .join(raw_payloads, raw_payloads.c.id == commands.c.raw_payload_id)
@@ -143,8 +108,13 @@ class Dispatcher:
                 .where(commands.c.id.in_([row.id for row in rows]))
                 .values(attempts=commands.c.attempts + 1, next_attempt_at=now + self._lease)
             )
-            await session.commit()
         return [_claimed(row) for row in rows]
+
+    def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """A session in a transaction committed at the end of the block."""
+        # Inside run() rounds are sequential: a connection kept while busy spares each
+        # transaction a pool checkout and its ping.
+        return self._held.begin() if self._running else self._sessions.begin()
 
     async def _send_all(self, claimed: Sequence[Claimed]) -> list[Exception | None]:
         by_service: dict[str, list[Claimed]] = {}
@@ -228,6 +198,14 @@ class Dispatcher:
 
         The database failing backs the rounds off (commands wait, none is lost).
         """
+        self._running = True
+        try:
+            await self._rounds()
+        finally:
+            self._running = False
+            await self._held.close()
+
+    async def _rounds(self) -> None:
         failures = 0
         while not self._stopping:
             self._wake.clear()
@@ -240,6 +218,8 @@ class Dispatcher:
                 continue
             failures = 0
             if not worked:
+                # Idle: give the connection back while waiting.
+                await self._held.close()
                 await self._pause(self._poll_interval)
 
     async def _round(self) -> int:

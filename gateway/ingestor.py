@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from posgate.bus.held import HeldConnection
 from posgate.bus.retry import describe_error
 from posgate.gateway.claims import LeasingDispatcher
 from posgate.gateway.deliveries import Delivery, IngestResult
@@ -46,7 +47,8 @@ class Ingestor:
         without claiming them first); without one, `on_commands` is called so that a
         dispatcher claims them.
         """
-        self._sessions = sessions
+        # Batches run one at a time: a connection kept while busy spares each a pool checkout.
+        self._connection = HeldConnection(sessions)
         self._dispatcher = dispatcher
         self._cache = cache or MappingCache()
         self._max_batch = max_batch
@@ -62,17 +64,26 @@ class Ingestor:
             self._worker = asyncio.create_task(self._drain(), name="posgate-gateway-ingest")
         return await done
 
+    async def close(self) -> None:
+        """Finish what is queued, then give the kept connection back."""
+        if self._worker is not None:
+            await asyncio.gather(self._worker, return_exceptions=True)
+        await self._connection.close()
+
     async def _drain(self) -> None:
         while self._queue:
-            batch = self._next_batch()
-            try:
-                await self._commit(batch)
-            except Exception as error:
-                # A fault after the commit (handing over, answering) must not leave callers
-                # waiting for ever; what committed stays committed and is dispatched by claims.
-                log.error("ingest batch of %d not answered: %s", len(batch), describe_error(error))
-                for _, done in batch:
-                    _settle(done, error)
+            while self._queue:
+                batch = self._next_batch()
+                try:
+                    await self._commit(batch)
+                except Exception as error:
+                    # A fault after the commit (handing over, answering) must not leave callers
+                    # waiting for ever; what committed stays committed and is dispatched by claims.
+                    log.error("ingest batch of %d not answered: %s", len(batch), describe_error(error))
+                    for _, done in batch:
+                        _settle(done, error)
+            # Idle: give the connection back (deliveries queued meanwhile are taken above).
+            await self._connection.close()
 
     def _next_batch(self) -> list[_Queued]:
         """The oldest deliveries, at most one per de-duplication key (the rest wait their turn)."""
@@ -93,10 +104,9 @@ class Ingestor:
 
     async def _commit(self, batch: list[_Queued]) -> None:
         try:
-            async with self._sessions() as session:
+            async with self._connection.begin() as session:
                 verdicts = await decide(session, [delivery for delivery, _ in batch], self._cache)
                 results = await store(session, verdicts, leased_until=self._lease_end())
-                await session.commit()
         except Exception as error:
             if len(batch) == 1:
                 _settle(batch[0][1], error)

@@ -18,7 +18,7 @@ from google.protobuf.message import DecodeError
 from posgate.clients.inventory import InventoryClient
 from posgate.contracts import inventory
 from posgate.gateway.claims import Claimed
-from posgate.gateway.dispatch import ItemsRejected, PermanentSendError, SendError, TransientSendError
+from posgate.gateway.sending import ItemsRejected, PermanentSendError, SendError, TransientSendError
 
 # Items per merged call; the service takes at most 10,000.
 MERGED_ITEMS = 1000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Sequence
 
@@ -72,6 +73,9 @@ async def run(settings: Settings, components: Sequence[str]) -> None:
             running = await start_server(component.spec, settings, port=port_of(settings, name))
             servers.append(running)
             print(f"posgate {name}: gRPC listening on {settings.grpc_host}:{running.port}", flush=True)
+        # Everything built so far (modules, tables, descriptors) lives as long as the process:
+        # out of the collector's reach, full collections stop walking it under load.
+        gc.freeze()
         await run_until_signalled(servers, settings.shutdown_grace_s)
     except ServerConfigurationError as error:
         raise StartupError(str(error)) from error

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Sequence
 
 from posgate.components import Component, Dependencies
@@ -34,9 +33,6 @@ def component(deps: Dependencies) -> Component:
     app = InventoryApp(deps.sessions, committer, hub.watch, on_commit)
 
     async def start() -> None:
-        # Everything built so far (modules, tables, descriptors) lives as long as the process:
-        # out of the collector's reach, its full passes stop walking it on every big batch.
-        gc.freeze()
         await hub.start()
         committer.start()
         sweeper.start()

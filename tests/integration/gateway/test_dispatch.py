@@ -8,15 +8,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from posgate.bus.retry import Backoff
-from posgate.gateway.dispatch import (
-    CommandSender,
-    Dispatcher,
-    ItemsRejected,
-    PermanentSendError,
-    TransientSendError,
-    release_awaiting,
-)
+from posgate.gateway.dispatch import Dispatcher, release_awaiting
 from posgate.gateway.pipeline import ingest
+from posgate.gateway.sending import CommandSender, ItemsRejected, PermanentSendError, TransientSendError
 from posgate.gateway.tables import CommandState, commands, failures
 from tests.integration.gateway.conftest import MAPPED, SECRETS, count, delivery, load_mappings
 from tests.unit.gateway.adapters.standard.cases import NOW

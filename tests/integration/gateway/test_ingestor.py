@@ -44,11 +44,12 @@ class CountingSessions:
 
     def __init__(self, sessions) -> None:
         self.sessions = sessions
+        self.kw = sessions.kw
         self.opened = 0
 
-    def __call__(self):
+    def __call__(self, **options):
         self.opened += 1
-        return self.sessions()
+        return self.sessions(**options)
 
 
 async def test_concurrent_deliveries_share_a_transaction_and_keep_their_own_outcomes(sessions) -> None:

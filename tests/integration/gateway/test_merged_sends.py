@@ -7,8 +7,8 @@ import grpc
 from posgate.clients.inventory import InventoryClient, meta
 from posgate.contracts import inventory
 from posgate.gateway.claims import Claimed
-from posgate.gateway.dispatch import ItemsRejected, PermanentSendError, TransientSendError
 from posgate.gateway.senders import InventorySender
+from posgate.gateway.sending import ItemsRejected, PermanentSendError, TransientSendError
 from tests.integration.inventory.conftest import INTERNAL_TOKEN, start_inventory
 
 APPLY = f"{inventory.SERVICE_NAME}/ApplyMovements"

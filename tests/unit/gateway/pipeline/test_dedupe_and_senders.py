@@ -11,9 +11,9 @@ from posgate.clients.inventory import InventoryClient
 from posgate.contracts import inventory
 from posgate.gateway.adapters.base import EventIdentity
 from posgate.gateway.dedupe import dedupe_key, storable_headers
-from posgate.gateway.dispatch import ItemsRejected, PermanentSendError, TransientSendError
 from posgate.gateway.mappings import MappingEntry, MappingSnapshot
 from posgate.gateway.senders import InventorySender, classify
+from posgate.gateway.sending import ItemsRejected, PermanentSendError, TransientSendError
 
 AT = datetime(2024, 5, 1, tzinfo=UTC)
 APPLY = f"{inventory.SERVICE_NAME}/ApplyMovements"

@@ -11,6 +11,7 @@ commands is not guaranteed: stock counts are applied by version and movements co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -62,6 +63,7 @@ class Dispatcher:
         self._round_backoff = Backoff(base_s=0.2, cap_s=5.0)
         self._held = HeldConnection(sessions)
         self._running = False
+        self._recording: asyncio.Task[None] | None = None
 
     async def dispatch_due(self) -> int:
         """Claim, send and settle one batch of due commands; returns how many were claimed."""
@@ -72,7 +74,11 @@ class Dispatcher:
 
     async def send_and_settle(self, claimed: Sequence[Claimed]) -> None:
         """Send leased commands concurrently, then record each outcome in one transaction."""
-        outcomes = await self._send_all(claimed)
+        await self._record_outcomes(claimed, await self._send_all(claimed))
+
+    async def _record_outcomes(
+        self, claimed: Sequence[Claimed], outcomes: Sequence[Exception | None]
+    ) -> None:
         now = self._clock()
         sent = [c.id for c, error in zip(claimed, outcomes, strict=True) if _delivered(error)]
         async with self._transaction() as session:
@@ -202,6 +208,8 @@ class Dispatcher:
         try:
             await self._rounds()
         finally:
+            with contextlib.suppress(Exception):
+                await self._recorded()
             self._running = False
             await self._held.close()
 
@@ -219,6 +227,7 @@ class Dispatcher:
             failures = 0
             if not worked:
                 # Idle: give the connection back while waiting.
+                await self._recorded()
                 await self._held.close()
                 await self._pause(self._poll_interval)
 
@@ -227,7 +236,11 @@ class Dispatcher:
         if self._handed:
             handed = self._handed[: self._batch]
             del self._handed[: self._batch]
-            await self.send_and_settle(handed)
+            outcomes = await self._send_all(handed)
+            # Recorded behind the next round's sends: at most one record in flight, and a
+            # failure to record surfaces in the next round (the leases then resend).
+            await self._recorded()
+            self._recording = asyncio.create_task(self._record_outcomes(handed, outcomes))
             worked = len(handed)
         # Due commands (retries, leases of dead processes) get a turn at least every poll
         # interval, however busy the hand-overs keep the dispatcher.
@@ -235,6 +248,11 @@ class Dispatcher:
             self._claimed_at = time.monotonic()
             worked += await self.dispatch_due()
         return worked
+
+    async def _recorded(self) -> None:
+        recording, self._recording = self._recording, None
+        if recording is not None:
+            await recording
 
     async def _pause(self, seconds: float) -> None:
         try:

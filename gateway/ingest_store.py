@@ -134,7 +134,10 @@ async def _claim(session: AsyncSession, accepted: Sequence[Verdict]) -> list[Ver
         }
         for v in accepted
     ]
-    # ON CONFLICT waits for a concurrent inserter of the same key and then does nothing.
+    # Sorted: concurrent batches (ingest lanes, other processes) lock keys in one order, so
+    # they wait for each other instead of deadlocking. ON CONFLICT waits for a concurrent
+    # inserter of the same key and then does nothing.
+    rows.sort(key=lambda row: (row["provider"], row["dedupe_key"]))
     statement = (
         _dialect(session)
         .insert(dedupe_keys)
@@ -156,6 +159,7 @@ async def _write_commands(
     ]
     if not rows:
         return
+    rows.sort(key=lambda row: str(row["idempotency_key"]))  # one lock order, as for claims
     statement = _dialect(session).insert(commands).on_conflict_do_nothing(index_elements=["idempotency_key"])
     returned = await session.execute(statement.returning(commands.c.id, commands.c.idempotency_key), rows)
     created = {row.idempotency_key: int(row.id) for row in returned}

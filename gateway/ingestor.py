@@ -38,44 +38,49 @@ class Ingestor:
         *,
         cache: MappingCache | None = None,
         max_batch: int = 256,
+        lanes: int = 2,
         on_commands: Callable[[], None] = lambda: None,
         dispatcher: LeasingDispatcher | None = None,
     ) -> None:
-        """Commit at most `max_batch` deliveries per transaction.
+        """Commit at most `max_batch` deliveries per transaction, at most `lanes` at once.
 
         New commands go to `dispatcher` after the commit, stored leased to it (it sends them
         without claiming them first); without one, `on_commands` is called so that a
         dispatcher claims them.
         """
-        # Batches run one at a time: a connection kept while busy spares each a pool checkout.
-        self._connection = HeldConnection(sessions)
+        # A lane runs one batch at a time on a connection it keeps while busy (no pool checkout
+        # per batch). Two lanes let a batch start while another waits on the database.
+        self._lanes = [HeldConnection(sessions) for _ in range(lanes)]
+        self._workers: list[asyncio.Task[None] | None] = [None] * lanes
         self._dispatcher = dispatcher
         self._cache = cache or MappingCache()
         self._max_batch = max_batch
         self._on_commands = on_commands
         self._queue: deque[_Queued] = deque()
-        self._worker: asyncio.Task[None] | None = None
 
     async def submit(self, delivery: Delivery) -> IngestResult:
         """Store `delivery`; its outcome once committed (raises if it could not be stored)."""
         done: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         self._queue.append((delivery, done))
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._drain(), name="posgate-gateway-ingest")
+        for lane, worker in enumerate(self._workers):
+            if worker is None or worker.done():
+                self._workers[lane] = asyncio.create_task(self._drain(lane), name=f"posgate-ingest-{lane}")
+                break
         return await done
 
     async def close(self) -> None:
-        """Finish what is queued, then give the kept connection back."""
-        if self._worker is not None:
-            await asyncio.gather(self._worker, return_exceptions=True)
-        await self._connection.close()
+        """Finish what is queued, then give the kept connections back."""
+        await asyncio.gather(*(w for w in self._workers if w is not None), return_exceptions=True)
+        for connection in self._lanes:
+            await connection.close()
 
-    async def _drain(self) -> None:
+    async def _drain(self, lane: int) -> None:
+        connection = self._lanes[lane]
         while self._queue:
             while self._queue:
                 batch = self._next_batch()
                 try:
-                    await self._commit(batch)
+                    await self._commit(connection, batch)
                 except Exception as error:
                     # A fault after the commit (handing over, answering) must not leave callers
                     # waiting for ever; what committed stays committed and is dispatched by claims.
@@ -83,7 +88,7 @@ class Ingestor:
                     for _, done in batch:
                         _settle(done, error)
             # Idle: give the connection back (deliveries queued meanwhile are taken above).
-            await self._connection.close()
+            await connection.close()
 
     def _next_batch(self) -> list[_Queued]:
         """The oldest deliveries, at most one per de-duplication key (the rest wait their turn)."""
@@ -102,9 +107,9 @@ class Ingestor:
         self._queue.extendleft(reversed(later))
         return batch
 
-    async def _commit(self, batch: list[_Queued]) -> None:
+    async def _commit(self, connection: HeldConnection, batch: list[_Queued]) -> None:
         try:
-            async with self._connection.begin() as session:
+            async with connection.begin() as session:
                 verdicts = await decide(session, [delivery for delivery, _ in batch], self._cache)
                 results = await store(session, verdicts, leased_until=self._lease_end())
         except Exception as error:
@@ -118,7 +123,7 @@ class Ingestor:
                 describe_error(error),
             )
             for queued in batch:
-                await self._commit([queued])
+                await self._commit(connection, [queued])
             return
         if self._dispatcher is not None:
             self._dispatcher.hand_over(leased(verdicts))

@@ -162,3 +162,18 @@ async def test_a_fault_after_the_commit_still_answers_every_caller(sessions) -> 
     assert all(isinstance(result, RuntimeError) for result in results)
     # Stored all the same: the dispatcher's claims will send them once their lease ends.
     assert await count(sessions, commands) == 3
+
+
+async def test_lanes_committing_side_by_side_accept_each_event_once(sessions) -> None:
+    await load_mappings(sessions, MAPPED)
+    ingestor = Ingestor(sessions, lanes=2, max_batch=4)
+
+    # Ten events, five deliveries each, arriving interleaved while both lanes are busy.
+    results = await asyncio.gather(*(ingestor.submit(movement(f"m-{n % 10}")) for n in range(50)))
+
+    outcomes = [r.outcome for r in results]
+    assert outcomes.count("accepted") == 10
+    assert outcomes.count("duplicate") == 40
+    assert await count(sessions, commands) == 10
+    assert await count(sessions, dedupe_keys) == 10
+    await ingestor.close()

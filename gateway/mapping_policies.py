@@ -111,20 +111,10 @@ class CreatingLookup:
 
 async def create_missing(session: AsyncSession, entries: Sequence[MappingEntry], now: datetime) -> None:
     """Store created mappings unless one for the same vendor id exists (the caller commits)."""
-    unique = {(e.provider, e.merchant_id, e.kind, e.vendor_id): e for e in entries}
+    unique = {e.key: e for e in entries}
     if not unique:
         return
-    rows = [
-        {
-            "provider": e.provider,
-            "merchant_id": e.merchant_id,
-            "kind": e.kind,
-            "vendor_id": e.vendor_id,
-            "canonical_id": e.canonical_id,
-            "updated_at": now,
-        }
-        for _, e in sorted(unique.items())
-    ]
+    rows = [e.row(now) for _, e in sorted(unique.items())]
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     statement = dialect.insert(mappings).on_conflict_do_nothing(
         index_elements=["provider", "merchant_id", "kind", "vendor_id"]

@@ -43,6 +43,22 @@ class MappingEntry:
     vendor_id: str
     canonical_id: str
 
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        """What makes a mapping unique: (provider, merchant, kind, vendor id)."""
+        return (self.provider, self.merchant_id, self.kind, self.vendor_id)
+
+    def row(self, now: datetime) -> dict[str, object]:
+        """Its `gw_mappings` values, stamped `now`."""
+        return {
+            "provider": self.provider,
+            "merchant_id": self.merchant_id,
+            "kind": self.kind,
+            "vendor_id": self.vendor_id,
+            "canonical_id": self.canonical_id,
+            "updated_at": now,
+        }
+
     def normalized(self) -> MappingEntry:
         """Check the kind and blank the vendor id of a tenant mapping.
 
@@ -132,18 +148,8 @@ async def upsert(session: AsyncSession, entries: Sequence[MappingEntry], now: da
     """
     checked = [entry.normalized() for entry in entries]
     # The last entry for a key wins, as in a file loaded top to bottom.
-    unique = {(e.provider, e.merchant_id, e.kind, e.vendor_id): e for e in checked}
-    rows = [
-        {
-            "provider": e.provider,
-            "merchant_id": e.merchant_id,
-            "kind": e.kind,
-            "vendor_id": e.vendor_id,
-            "canonical_id": e.canonical_id,
-            "updated_at": now,
-        }
-        for e in unique.values()
-    ]
+    unique = {e.key: e for e in checked}
+    rows = [e.row(now) for e in unique.values()]
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     for start in range(0, len(rows), _CHUNK):
         statement = dialect.insert(mappings).values(rows[start : start + _CHUNK])

@@ -3,29 +3,22 @@
 On unless `dev_mode`; a server outside dev mode refuses to start without a way to authenticate.
 The standard health service stays open so that orchestrators can probe without secrets. An
 authenticated call runs with its `Caller` (name and tenant scope) current, see
-`posgate.runtime.caller`.
+`posgate.runtime.caller`; the check itself runs in `posgate.runtime.interceptors`.
 """
 
 from __future__ import annotations
 
-import functools
 import hmac
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
 
-import grpc
 from grpc_health.v1 import health
 
 from posgate.errors import Unauthenticated
-from posgate.runtime.caller import Caller, caller_scope
-from posgate.runtime.interceptors import NO_CALLER, guarded, metadata_value, note_caller
+from posgate.runtime.call import metadata_value
+from posgate.runtime.caller import Caller
 from posgate.settings import Settings
-
-if TYPE_CHECKING:
-    from posgate.runtime.interceptors import Context, Continuation
 
 AUTHORIZATION_KEY = "authorization"
 UNAUTHENTICATED_METHOD_PREFIXES: tuple[str, ...] = (f"/{health.SERVICE_NAME}/",)
@@ -194,40 +187,3 @@ def _certificate_caller(auth_context: Mapping[str, Iterable[bytes]]) -> Caller:
     common_names = list(auth_context.get("x509_common_name", ()))
     common_name = common_names[0].decode(errors="replace") if common_names else ""
     return Caller(f"cert:{_UNSAFE_NAME_CHARACTERS.sub('_', common_name)[:64] or '-'}", None)
-
-
-class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]  # generic in grpc-stubs only
-    """Rejects calls without acceptable credentials with UNAUTHENTICATED; runs the rest as the caller.
-
-    Must sit inside `ErrorMappingInterceptor`, which turns the `Unauthenticated` it raises (and
-    the `PermissionDenied` of `require_tenant`) into a status with `ErrorInfo` details.
-    """
-
-    def __init__(
-        self, policy: CallerPolicy, open_prefixes: Sequence[str] = UNAUTHENTICATED_METHOD_PREFIXES
-    ) -> None:
-        """Create the interceptor; methods starting with `open_prefixes` need no credentials."""
-        self._policy = policy
-        self._open_prefixes = tuple(open_prefixes)
-
-    async def intercept_service(
-        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
-    ) -> grpc.RpcMethodHandler[Any, Any]:
-        """Wrap the handler with a credentials check, unless the method is open."""
-        handler = await continuation(handler_call_details)
-        if handler is None or handler_call_details.method.startswith(self._open_prefixes):
-            return handler
-        return guarded(handler, functools.partial(self._check, handler_call_details.invocation_metadata))
-
-    @asynccontextmanager
-    async def _check(
-        self, metadata: Sequence[tuple[str, str | bytes]] | None, context: Context
-    ) -> AsyncIterator[None]:
-        # Set here, inside the handler's own coroutine or async generator, rather than in
-        # `intercept_service`: there it would never be reset, and reaching the handler would
-        # rest on grpc.aio running both in one task, which it does not promise.
-        note_caller(NO_CALLER)
-        caller = self._policy.authenticate(metadata, context.auth_context())
-        note_caller(caller.name)
-        with caller_scope(caller):
-            yield

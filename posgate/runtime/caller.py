@@ -8,8 +8,8 @@ module imports nothing of grpc so that code below the transport can use it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from contextvars import ContextVar
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 from posgate.errors import PermissionDenied
@@ -63,14 +63,26 @@ def caller_scope(caller: Caller) -> Iterator[Caller]:
         The same caller, for convenience.
 
     """
-    token = _current.set(caller)
+    token = enter_caller(caller)
     try:
         yield caller
     finally:
+        leave_caller(token)
+
+
+def enter_caller(caller: Caller) -> Token[Caller | None]:
+    """Make `caller` current until `leave_caller` (the scope without a generator, per RPC)."""
+    return _current.set(caller)
+
+
+def leave_caller(token: Token[Caller | None]) -> None:
+    """Undo `enter_caller`."""
+    try:  # noqa: SIM105  # not suppress(): this runs on every RPC, a context manager costs more
+        _current.reset(token)
+    except ValueError:
         # An async generator may be finalised from another context (garbage collection of an
         # abandoned stream); the value then dies with its context, so nothing to undo.
-        with suppress(ValueError):
-            _current.reset(token)
+        pass
 
 
 def require_tenant(tenant_id: str) -> None:

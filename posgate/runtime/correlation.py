@@ -6,17 +6,19 @@ module imports nothing of grpc so that non-gRPC code can use it.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from contextvars import ContextVar
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
 
 METADATA_KEY = "x-correlation-id"
 
 # Ids come from callers, so only short, plain tokens are trusted into logs and events;
 # anything else (newlines, huge values) is replaced rather than echoed.
 _ACCEPTABLE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+_VARIANT_DIGITS = "89ab"
 
 _current: ContextVar[str | None] = ContextVar("posgate_correlation_id", default=None)
 
@@ -27,8 +29,12 @@ def current_correlation_id() -> str | None:
 
 
 def new_correlation_id() -> str:
-    """Return a fresh random correlation id."""
-    return str(uuid.uuid4())
+    """Return a fresh random correlation id: a UUID4 in its canonical text form."""
+    # What str(uuid.uuid4()) returns, in half the time (every RPC without an id needs one):
+    # version nibble 4, variant bits 10.
+    digits = os.urandom(16).hex()
+    variant = _VARIANT_DIGITS[int(digits[16], 16) & 3]
+    return f"{digits[:8]}-{digits[8:12]}-4{digits[13:16]}-{variant}{digits[17:20]}-{digits[20:]}"
 
 
 def accept_correlation_id(candidate: str | None) -> str:
@@ -49,11 +55,23 @@ def correlation_scope(correlation_id: str) -> Iterator[str]:
         The same id, for convenience.
 
     """
-    token = _current.set(correlation_id)
+    token = enter_correlation(correlation_id)
     try:
         yield correlation_id
     finally:
+        leave_correlation(token)
+
+
+def enter_correlation(correlation_id: str) -> Token[str | None]:
+    """Make `correlation_id` current until `leave_correlation` (the scope without a generator)."""
+    return _current.set(correlation_id)
+
+
+def leave_correlation(token: Token[str | None]) -> None:
+    """Undo `enter_correlation`."""
+    try:  # noqa: SIM105  # not suppress(): this runs on every RPC, a context manager costs more
+        _current.reset(token)
+    except ValueError:
         # An async generator may be finalised from another context (garbage collection of an
         # abandoned stream); the value then dies with its context, so nothing to undo.
-        with suppress(ValueError):
-            _current.reset(token)
+        pass

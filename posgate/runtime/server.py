@@ -20,9 +20,9 @@ from grpc_health.v1 import _async as health_aio  # grpc-stubs has no stub for it
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from posgate.runtime.auth import AuthInterceptor, CallerPolicy, ServerConfigurationError
+from posgate.runtime.auth import CallerPolicy, ServerConfigurationError
 from posgate.runtime.health import DependencyProbe, HealthMonitor
-from posgate.runtime.interceptors import CorrelationLoggingInterceptor, ErrorMappingInterceptor
+from posgate.runtime.interceptors import RpcInterceptor
 from posgate.runtime.tls import server_credentials
 from posgate.settings import Settings
 
@@ -83,14 +83,8 @@ class RunningServer:
 def build_interceptors(
     component: str, policy: CallerPolicy | None
 ) -> list[grpc.aio.ServerInterceptor[Any, Any]]:
-    """Return the interceptors every server runs, outermost first."""
-    chain: list[grpc.aio.ServerInterceptor[Any, Any]] = [
-        CorrelationLoggingInterceptor(component),
-        ErrorMappingInterceptor(),
-    ]
-    if policy is not None:
-        chain.append(AuthInterceptor(policy))
-    return chain
+    """Return the interceptors every server runs: one, doing all the per-RPC work in one wrapper."""
+    return [RpcInterceptor(component, policy)]
 
 
 async def start_server(spec: ComponentSpec, settings: Settings, *, port: int) -> RunningServer:

@@ -7,7 +7,12 @@ import uuid
 
 import pytest
 
-from posgate.runtime.correlation import accept_correlation_id, correlation_scope, current_correlation_id
+from posgate.runtime.correlation import (
+    accept_correlation_id,
+    correlation_scope,
+    current_correlation_id,
+    new_correlation_id,
+)
 
 
 @pytest.mark.parametrize("candidate", ["abc-123", "7f1c9a3e-0d2b-4c8e-9a61-3b5f2e8d1c44", "order:42.retry_1"])
@@ -18,6 +23,14 @@ def test_plain_ids_are_kept(candidate):
 @pytest.mark.parametrize("candidate", [None, "", "line\nbreak", "with space", "x" * 129, "ünïcode"])
 def test_unsafe_or_missing_ids_are_replaced(candidate):
     assert uuid.UUID(accept_correlation_id(candidate)).version == 4
+
+
+def test_generated_ids_are_canonical_uuid4s():
+    ids = [new_correlation_id() for _ in range(2000)]
+    for generated in ids:
+        parsed = uuid.UUID(generated)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, generated)
+    assert len(set(ids)) == len(ids)
 
 
 def test_the_scope_sets_and_restores():

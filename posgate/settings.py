@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     reservation_sweep_interval_s: float = Field(
         1.0, gt=0, description="How often expired stock reservations are released."
     )
+    inventory_change_retention_s: float = Field(
+        7 * 24 * 3600.0,
+        gt=0,
+        description="How long WatchStock's change log keeps changes (beyond the replay window).",
+    )
     grpc_host: str = Field("127.0.0.1", description="Interface the gRPC servers bind to.")
     gateway_port: int = Field(50050, ge=0, le=65535, description="gRPC port of the gateway (0 picks one).")
     inventory_port: int = Field(50051, ge=0, le=65535, description="gRPC port of the inventory service.")

@@ -1,8 +1,9 @@
-"""Wires the inventory service: servicer, group committer, stock stream hub, expiry sweeper."""
+"""Wires the inventory service: servicer, group committer, stock stream hub, expiry sweeper, pruner."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from posgate.components import Component, Dependencies
 from posgate.contracts import inventory
@@ -11,6 +12,7 @@ from posgate.services.inventory import ledger
 from posgate.services.inventory.batching import GroupCommitter
 from posgate.services.inventory.expiry import ReservationSweeper
 from posgate.services.inventory.journal import Change
+from posgate.services.inventory.pruning import ChangeLogPruner
 from posgate.services.inventory.servicer import InventoryApp, InventoryServicer
 from posgate.services.inventory.streams import StockHub
 
@@ -29,6 +31,9 @@ def component(deps: Dependencies) -> Component:
 
     committer = GroupCommitter(deps.sessions, ledger.apply_movements, on_commit=on_commit)
     sweeper = ReservationSweeper(deps.sessions, interval_s=deps.settings.reservation_sweep_interval_s)
+    retention = timedelta(seconds=deps.settings.inventory_change_retention_s)
+    # Often enough that the log never holds much more than the retention, at most every 10 min.
+    pruner = ChangeLogPruner(deps.sessions, retention, interval_s=min(retention.total_seconds() / 4, 600.0))
     deps.bus.listen([STOCK_CHANGED], hub.on_event, on_reconnect=hub.resync)
     app = InventoryApp(deps.sessions, committer, hub.watch, on_commit)
 
@@ -36,8 +41,10 @@ def component(deps: Dependencies) -> Component:
         await hub.start()
         committer.start()
         sweeper.start()
+        pruner.start()
 
     async def stop() -> None:
+        await pruner.stop()
         await sweeper.stop()
         await committer.stop()
         await hub.stop()

@@ -7,8 +7,6 @@ release's `active → expired` transition makes a second attempt a no-op.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -17,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.services.inventory import reservations
+from posgate.services.inventory.periodic import Periodic
 from posgate.services.inventory.sql import is_postgres
 from posgate.services.inventory.tables import reservations as reservations_table
 
@@ -77,8 +76,10 @@ async def _expire_one(
     return True
 
 
-class ReservationSweeper:
+class ReservationSweeper(Periodic):
     """Expires due reservations every `interval_s` seconds until stopped."""
+
+    name = "reservation-sweeper"
 
     def __init__(
         self,
@@ -89,36 +90,15 @@ class ReservationSweeper:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         """Create a sweeper; `start()` runs it in a task, or await `run()` yourself."""
+        super().__init__(interval_s)
         self._sessions = sessions
-        self._interval_s = interval_s
         self._batch_size = batch_size
         self._clock = clock
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
-    async def run(self) -> None:
-        """Sweep until `stop()`; a failed sweep is logged and the next one runs as usual."""
-        while not self._stopping.is_set():
-            try:
-                # A full batch suggests a backlog: sweep again at once instead of waiting.
-                while (
-                    await expire_due(self._sessions, self._clock(), self._batch_size) >= self._batch_size
-                    and not self._stopping.is_set()
-                ):
-                    pass
-            except Exception:
-                log.exception("reservation sweep failed; retrying in %.1fs", self._interval_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=self._interval_s)
-
-    def start(self) -> None:
-        """Run the sweeper in a background task of the running loop."""
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="reservation-sweeper")
-
-    async def stop(self) -> None:
-        """Stop after the sweep in progress; waits for the background task when there is one."""
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
+    async def sweep(self) -> None:
+        """Expire what is due; a full batch suggests a backlog, so sweep again at once."""
+        while (
+            await expire_due(self._sessions, self._clock(), self._batch_size) >= self._batch_size
+            and not self.stopping
+        ):
+            pass

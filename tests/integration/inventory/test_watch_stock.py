@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from posgate.db.tables import outbox
 from posgate.errors import ResourceExhausted
 from posgate.services.inventory import convert, journal, ledger, stream_log
 from posgate.services.inventory.domain import Kind, Level, MovementCommand, Position
+from posgate.services.inventory.pruning import prune_changes
 from posgate.services.inventory.streams import StockHub
 
 pb = inventory.pb
@@ -231,6 +232,24 @@ async def test_a_resume_point_the_log_cannot_serve_falls_back_to_a_snapshot(sess
     assert [(lv.key.sku, lv.on_hand) for lv in levels] == [("a", 2)]
     assert sequences == {"s1": 2}
     await stream.close()
+
+
+async def test_a_resume_point_pruned_from_the_log_falls_back_to_a_snapshot(sessions, hub) -> None:
+    book = Ledger(sessions)
+    for _ in range(6):
+        await book.move(("s1", "a", 1))
+    later = datetime.now(UTC) + timedelta(days=30)
+    assert await prune_changes(sessions, later, retention=timedelta(days=1), keep=2) == 4
+
+    pruned = Stream(hub, tenant_id="t1", store_ids=["s1"], resume_after={"s1": 2})
+    kept = Stream(hub, tenant_id="t1", store_ids=["s1"], resume_after={"s1": 4})
+
+    levels, sequences = await pruned.snapshot()
+    assert [(lv.key.sku, lv.on_hand) for lv in levels] == [("a", 6)]
+    assert sequences == {"s1": 6}
+    assert seqs(await kept.changes(2)) == [("s1", 5), ("s1", 6)]
+    await pruned.close()
+    await kept.close()
 
 
 async def test_filters_by_tenant_store_and_sku(sessions, hub) -> None:

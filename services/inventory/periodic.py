@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 
 log = logging.getLogger(__name__)
 
 
-class Periodic:
+class Periodic(ABC):
     """Runs `sweep()` every `interval_s` seconds; a failed sweep is logged and the next runs as usual."""
 
     name = "periodic"
@@ -25,9 +26,9 @@ class Periodic:
         """Whether `stop()` was called (long sweeps check it between steps)."""
         return self._stopping.is_set()
 
+    @abstractmethod
     async def sweep(self) -> None:
         """One round of the work."""
-        raise NotImplementedError
 
     async def run(self) -> None:
         """Sweep until `stop()`."""

@@ -13,6 +13,7 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
 from posgate.errors import PermissionDenied
+from posgate.runtime.context_vars import reset_quietly
 
 TENANT_FORBIDDEN = "TENANT_FORBIDDEN"
 
@@ -77,12 +78,7 @@ def enter_caller(caller: Caller) -> Token[Caller | None]:
 
 def leave_caller(token: Token[Caller | None]) -> None:
     """Undo `enter_caller`."""
-    try:  # noqa: SIM105  # not suppress(): this runs on every RPC, a context manager costs more
-        _current.reset(token)
-    except ValueError:
-        # An async generator may be finalised from another context (garbage collection of an
-        # abandoned stream); the value then dies with its context, so nothing to undo.
-        pass
+    reset_quietly(_current, token)
 
 
 def require_tenant(tenant_id: str) -> None:

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 
+from posgate.runtime.context_vars import reset_quietly
+
 METADATA_KEY = "x-correlation-id"
 
 # Ids come from callers, so only short, plain tokens are trusted into logs and events;
@@ -69,9 +71,4 @@ def enter_correlation(correlation_id: str) -> Token[str | None]:
 
 def leave_correlation(token: Token[str | None]) -> None:
     """Undo `enter_correlation`."""
-    try:  # noqa: SIM105  # not suppress(): this runs on every RPC, a context manager costs more
-        _current.reset(token)
-    except ValueError:
-        # An async generator may be finalised from another context (garbage collection of an
-        # abandoned stream); the value then dies with its context, so nothing to undo.
-        pass
+    reset_quietly(_current, token)

@@ -20,14 +20,12 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -37,7 +35,7 @@ from benchmarks import database, deliveries
 from benchmarks.cpu import CpuMeter, CpuSource, busy_cores, matching_seconds
 from benchmarks.gateway_figures import EndToEnd, RatePhase, Results, WrkPhase, notes, rows
 from benchmarks.http_load import fixed_rate, run_wrk, wait_http, wrk_children_seconds
-from benchmarks.inventory import PG_BACKGROUND, Setup, delete_topology, inventory_server
+from benchmarks.inventory import PG_BACKGROUND, Setup, delete_topology, inventory_server, run_benchmark
 from benchmarks.processes import Child, free_port, wait_serving
 from benchmarks.report import machine_facts, table
 from posgate.clients.inventory import InventoryClient
@@ -324,26 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         print("wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
     plan = QUICK if args.quick else FULL
-    run_id = f"posgate_bench_{uuid.uuid4().hex[:10]}"
-    log_dir = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
-    setup = Setup(
-        database.Server.from_url(args.postgres),
-        args.amqp,
-        run_id,
-        f"bench-{uuid.uuid4().hex}",
-        log_dir,
-        args.server_log_level,
-    )
-    finished = False
-    try:
-        asyncio.run(main_async(setup, plan))
-        finished = True
-    finally:
-        if finished and not args.keep_logs:
-            shutil.rmtree(log_dir, ignore_errors=True)
-        else:
-            print(f"child process logs: {log_dir}", file=sys.stderr)
-    return 0
+    return run_benchmark(args, lambda setup: main_async(setup, plan))
 
 
 if __name__ == "__main__":

@@ -20,11 +20,12 @@ import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 from sqlalchemy.engine import make_url
@@ -262,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     if args.streams:
         plan = dataclasses.replace(plan, streams=args.streams)
+    return run_benchmark(args, lambda setup: main_async(setup, plan))
+
+
+def run_benchmark(args: argparse.Namespace, body: Callable[[Setup], Coroutine[Any, Any, None]]) -> int:
+    """Run `body` with a fresh run id and log folder; keep the logs if asked or if it failed."""
     run_id = f"posgate_bench_{uuid.uuid4().hex[:10]}"
     log_dir = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
     setup = Setup(
@@ -274,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     finished = False
     try:
-        asyncio.run(main_async(setup, plan))
+        asyncio.run(body(setup))
         finished = True
     finally:
         if finished and not args.keep_logs:

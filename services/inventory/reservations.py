@@ -13,20 +13,20 @@ and a second call claiming a key that another transaction holds could then deadl
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import RowMapping, insert, select, update
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from posgate.bus.outbox import OutgoingEvent, add_events
 from posgate.contracts import events
-from posgate.errors import Aborted, FailedPrecondition, NotFound
-from posgate.services.inventory import alerts, convert, journal
+from posgate.errors import FailedPrecondition
+from posgate.services.inventory import convert, journal
 from posgate.services.inventory.domain import Kind, Level, Position
-from posgate.services.inventory.levels import level_from_row, read_levels
+from posgate.services.inventory.holds import Step, allocate, record_steps, shift
+from posgate.services.inventory.levels import read_levels
+from posgate.services.inventory.reservation_rows import get, transition
 from posgate.services.inventory.reservation_rules import (
     DEFAULT_TTL,
     MAX_HOLD,
@@ -41,14 +41,7 @@ from posgate.services.inventory.reservation_rules import (
     validate_reserve,
 )
 from posgate.services.inventory.sql import upsert
-from posgate.services.inventory.tables import movements, reservation_lines, reservations, stock
-
-# A state read can, on PostgreSQL, see a reservation committed just after the transition
-# missed it; trying again a few times settles it.
-_ATTEMPTS = 3
-
-# A stock row after an update, the on-hand delta, the cause and the key a change records.
-_Step = tuple[dict[str, Any], int, Kind, str]
+from posgate.services.inventory.tables import movements, reservation_lines, reservations
 
 
 class _Short(Exception):
@@ -124,12 +117,12 @@ async def _hold(session: AsyncSession, command: ReserveCommand, lines: Lines, no
     short = await _shortages(session, command, lines)
     if short:
         raise _Short(short)
-    first = await _allocate(session, command.tenant_id, command.store_id, len(lines))
-    held: list[_Step] = []
+    first = await allocate(session, command.tenant_id, command.store_id, len(lines))
+    held: list[Step] = []
     refused: list[tuple[str, int]] = []
     for offset, (sku, quantity) in enumerate(lines):
         position = Position(command.tenant_id, command.store_id, sku)
-        row = await _shift(session, position, reserved=quantity, sequence=first + offset, now=now, guard=True)
+        row = await shift(session, position, reserved=quantity, sequence=first + offset, now=now, guard=True)
         if row is None:
             refused.append((sku, quantity))
         else:
@@ -149,7 +142,7 @@ async def _hold(session: AsyncSession, command: ReserveCommand, lines: Lines, no
             for s, q in lines
         ],
     )
-    await _record(session, held)
+    await record_steps(session, held)
 
 
 async def _shortages(
@@ -180,7 +173,7 @@ async def release(
 
     """
     target = State.EXPIRED if expired else State.RELEASED
-    view, moved = await _transition(session, tenant_id, reservation_id, target)
+    view, moved = await transition(session, tenant_id, reservation_id, target)
     if not moved:
         if view.state is State.COMMITTED:
             raise FailedPrecondition("the reservation was committed", reason="RESERVATION_COMMITTED")
@@ -213,7 +206,7 @@ async def commit(
         FailedPrecondition: `RESERVATION_NOT_ACTIVE`: it was released or expired.
 
     """
-    view, moved = await _transition(session, tenant_id, reservation_id, State.COMMITTED)
+    view, moved = await transition(session, tenant_id, reservation_id, State.COMMITTED)
     positions = [Position(tenant_id, view.store_id, sku) for sku, _ in view.lines]
     if not moved:
         if view.state is not State.COMMITTED:
@@ -242,138 +235,21 @@ async def commit(
     return view, await _settle(session, view, now, sale=True)
 
 
-async def get(session: AsyncSession, tenant_id: str, reservation_id: str) -> ReservationView | None:
-    """The reservation with its lines, or None."""
-    row = (
-        (
-            await session.execute(
-                select(reservations).where(
-                    reservations.c.tenant_id == tenant_id, reservations.c.reservation_id == reservation_id
-                )
-            )
-        )
-        .mappings()
-        .one_or_none()
-    )
-    return None if row is None else await _view(session, row)
-
-
-async def _view(session: AsyncSession, row: RowMapping) -> ReservationView:
-    lines = await session.execute(
-        select(reservation_lines.c.sku, reservation_lines.c.quantity)
-        .where(
-            reservation_lines.c.tenant_id == row["tenant_id"],
-            reservation_lines.c.reservation_id == row["reservation_id"],
-        )
-        .order_by(reservation_lines.c.sku)
-    )
-    return ReservationView(
-        row["tenant_id"],
-        row["reservation_id"],
-        row["store_id"],
-        row["order_id"],
-        tuple((sku, int(quantity)) for sku, quantity in lines),
-        State(row["state"]),
-        row["created_at"],
-        row["expires_at"],
-    )
-
-
-async def _transition(
-    session: AsyncSession, tenant_id: str, reservation_id: str, target: State
-) -> tuple[ReservationView, bool]:
-    """Move active → `target` atomically; return the view and whether this call moved it.
-
-    The `state = 'active'` condition makes concurrent release, commit and expiry exclusive:
-    on PostgreSQL the loser waits for the winner's row lock, then finds the state changed.
-    """
-    pk = (reservations.c.tenant_id == tenant_id, reservations.c.reservation_id == reservation_id)
-    for _ in range(_ATTEMPTS):
-        statement = (
-            update(reservations)
-            .where(*pk, reservations.c.state == State.ACTIVE.value)
-            .values(state=target.value)
-            .returning(*reservations.c)
-        )
-        row = (await session.execute(statement)).mappings().one_or_none()
-        if row is not None:
-            return await _view(session, row), True
-        current = await get(session, tenant_id, reservation_id)
-        if current is None:
-            raise NotFound("no such reservation", reason="RESERVATION_NOT_FOUND")
-        if current.state is not State.ACTIVE:
-            return current, False
-    raise Aborted("the reservation kept changing; retry", reason="RESERVATION_CONTENDED")
-
-
 async def _settle(session: AsyncSession, view: ReservationView, now: datetime, *, sale: bool) -> list[Level]:
     """Drop the held quantities (and on-hand too for a sale); record one change per line."""
-    first = await _allocate(session, view.tenant_id, view.store_id, len(view.lines))
-    steps: list[_Step] = []
+    first = await allocate(session, view.tenant_id, view.store_id, len(view.lines))
+    steps: list[Step] = []
     for offset, (sku, quantity) in enumerate(view.lines):
         position = Position(view.tenant_id, view.store_id, sku)
         delta = -quantity if sale else 0
-        row = await _shift(
+        row = await shift(
             session, position, reserved=-quantity, on_hand=delta, sequence=first + offset, now=now
         )
         if row is None:
             raise RuntimeError(f"stock row of held {position} is missing")
         key = commit_key(view.reservation_id, sku) if sale else view.reservation_id
         steps.append((row, delta, Kind.SALE if sale else Kind.RESERVATION, key))
-    return await _record(session, steps)
-
-
-async def _allocate(session: AsyncSession, tenant_id: str, store_id: str, n: int) -> int:
-    first = await journal.allocate(session, Counter({(tenant_id, store_id): n}))
-    return first[(tenant_id, store_id)]
-
-
-async def _shift(
-    session: AsyncSession,
-    position: Position,
-    *,
-    reserved: int,
-    sequence: int,
-    now: datetime,
-    on_hand: int = 0,
-    guard: bool = False,
-) -> dict[str, Any] | None:
-    """Add to reserved and on-hand of an existing row; with `guard`, only if that much is available."""
-    statement = (
-        update(stock)
-        .where(
-            stock.c.tenant_id == position.tenant_id,
-            stock.c.store_id == position.store_id,
-            stock.c.sku == position.sku,
-        )
-        .values(
-            reserved=stock.c.reserved + reserved,
-            on_hand=stock.c.on_hand + on_hand,
-            sequence=sequence,
-            updated_at=now,
-        )
-        .returning(*stock.c)
-    )
-    if guard:
-        statement = statement.where(stock.c.on_hand - stock.c.reserved >= reserved)
-    row = (await session.execute(statement)).mappings().one_or_none()
-    return None if row is None else {str(key): value for key, value in row.items()}
-
-
-async def _record(session: AsyncSession, steps: Sequence[_Step]) -> list[Level]:
-    """Record each (row after, delta, cause, key) as a change, with its threshold crossings."""
-    changes: list[journal.Change] = []
-    announced: list[journal.AlertEvent] = []
-    for row, delta, cause, key in steps:
-        level = level_from_row(row)
-        # The update left the alert columns alone: they still describe the level before it.
-        before = alerts.Watch.from_row(row)
-        found, after = alerts.crossings(before, [(level, key)])
-        announced.extend(found)
-        await alerts.store_watch(session, level, before, after)
-        changes.append(journal.Change(level, delta, cause, key))
-    await journal.record(session, changes, announced)
-    return [change.level for change in changes]
+    return await record_steps(session, steps)
 
 
 def reservation_expired_event(view: ReservationView, now: datetime) -> OutgoingEvent:

@@ -17,12 +17,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 
 from google.protobuf.message import Message
 
 from posgate.contracts import catalog, inventory, orders, routing, stores
-from posgate.contracts.common import command_meta, money, pb, timestamp
+from posgate.contracts.common import command_meta, pb, timestamp
 from posgate.gateway.adapters.base import CanonicalCommand, EventIdentity, MappingLookup, MappingMissing
 
 # Fixed namespace: changing it would change every derived order id already stored.
@@ -35,15 +34,6 @@ CANCEL_ORDER = f"{routing.SERVICE_NAME}/CancelOrder"
 UPDATE_ORDER_STATUS = f"{routing.SERVICE_NAME}/UpdateOrderStatus"
 UPSERT_ITEMS = f"{catalog.SERVICE_NAME}/UpsertItems"
 SET_STORE_STATUS = f"{stores.SERVICE_NAME}/SetStoreStatus"
-
-# ISO 4217 minor-unit exponents that differ from the usual 2.
-_EXPONENTS = {
-    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG"), 0),
-    **dict.fromkeys(("RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-    "CLF": 4,
-    "UYW": 4,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,29 +113,6 @@ def idempotency_key(provider: str, identity: EventIdentity, *parts: str) -> str:
 def canonical_order_id(provider: str, merchant_id: str, vendor_order_id: str) -> str:
     """The posgate order id of a vendor order; the same on submit, status change and cancel."""
     return str(uuid.uuid5(ORDER_ID_NAMESPACE, json.dumps([provider, merchant_id, vendor_order_id])))
-
-
-def minor_units(amount: Decimal | str, currency_code: str) -> int:
-    """Integer minor units of a decimal amount (`"12.50"`, `"EUR"` → 1250), never via floats.
-
-    Raises:
-        ValueError: Not a finite decimal, or more decimals than the currency has.
-    """
-    try:
-        value = Decimal(amount)
-    except InvalidOperation as error:
-        raise ValueError(f"not a decimal amount: {amount!r}") from error
-    if not value.is_finite():
-        raise ValueError(f"not a finite amount: {amount!r}")
-    scaled = value.scaleb(_EXPONENTS.get(currency_code, 2))
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"{amount!r} has more decimals than {currency_code} allows")
-    return int(scaled)
-
-
-def decimal_money(amount: Decimal | str, currency_code: str) -> pb.Money:
-    """A `Money` from a vendor's decimal amount string and ISO 4217 code."""
-    return money(minor_units(amount, currency_code), currency_code)
 
 
 def require_tenant(mapping: MappingLookup, provider: str, merchant_id: str) -> str:

@@ -15,6 +15,7 @@ from decimal import Decimal
 from posgate.contracts import catalog, common, inventory, orders
 from posgate.gateway.adapters import commands
 from posgate.gateway.adapters.base import CanonicalCommand, EventIdentity, MappingLookup, PayloadError
+from posgate.gateway.adapters.money import decimal_money
 from posgate.gateway.adapters.shopify import models
 
 PROVIDER = "shopify"
@@ -186,7 +187,7 @@ def _totals(order: models.Order) -> orders.pb.OrderTotals:
 
 def _money(amount: Decimal, currency: str) -> common.pb.Money:
     try:
-        return commands.decimal_money(amount, currency)
+        return decimal_money(amount, currency)
     except ValueError as error:
         raise PayloadError("invalid_amount", str(error)) from error
 

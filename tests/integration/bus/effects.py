@@ -36,6 +36,12 @@ def recording_handler(consumer: str):
 
 
 async def effect_rows(engine: AsyncEngine) -> list[tuple[str, str, int]]:
+    """Every effect in the order it was applied.
+
+    By id: without ORDER BY, PostgreSQL returns heap order, which concurrent inserters (each
+    backend fills its own target page) do not keep in insertion order.
+    """
+    query = sa.select(effects.c.consumer, effects.c.event_id, effects.c.attempt).order_by(effects.c.id)
     async with engine.connect() as connection:
-        rows = await connection.execute(sa.select(effects.c.consumer, effects.c.event_id, effects.c.attempt))
+        rows = await connection.execute(query)
         return [tuple(row) for row in rows]

@@ -35,7 +35,14 @@ from benchmarks import database, deliveries
 from benchmarks.cpu import CpuMeter, CpuSource, busy_cores, matching_seconds
 from benchmarks.gateway_figures import EndToEnd, RatePhase, Results, WrkPhase, notes, rows
 from benchmarks.http_load import fixed_rate, run_wrk, wait_http, wrk_children_seconds
-from benchmarks.inventory import PG_BACKGROUND, Setup, delete_topology, inventory_server, run_benchmark
+from benchmarks.inventory import (
+    PG_BACKGROUND,
+    Setup,
+    add_service_options,
+    delete_topology,
+    inventory_server,
+    run_benchmark,
+)
 from benchmarks.processes import Child, free_port, wait_serving
 from benchmarks.report import machine_facts, table
 from posgate.clients.inventory import InventoryClient
@@ -300,18 +307,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 s per phase")
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("POSGATE_BENCH_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432"),
-        help="PostgreSQL server (a user allowed to create databases); env POSGATE_BENCH_POSTGRES",
-    )
-    parser.add_argument(
-        "--amqp",
-        default=os.environ.get("POSGATE_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672/"),
-        help="RabbitMQ URL; env POSGATE_BENCH_AMQP",
-    )
-    parser.add_argument("--server-log-level", default="WARNING", help="POSGATE_LOG_LEVEL of the services")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
+    add_service_options(parser, log_level="WARNING")
     return parser.parse_args(argv)
 
 

@@ -242,6 +242,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 2 s per phase, 500 streams")
     parser.add_argument("--streams", type=int, help="WatchStock streams (default 10,000; 500 with --quick)")
+    add_service_options(parser, log_level="INFO")
+    return parser.parse_args(argv)
+
+
+def add_service_options(parser: argparse.ArgumentParser, *, log_level: str) -> None:
+    """The options every benchmark that starts posgate services takes (read by `run_benchmark`)."""
     parser.add_argument(
         "--postgres",
         default=os.environ.get("POSGATE_BENCH_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432"),
@@ -252,9 +258,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("POSGATE_BENCH_AMQP", "amqp://guest:guest@127.0.0.1:5672/"),
         help="RabbitMQ URL; env POSGATE_BENCH_AMQP",
     )
-    parser.add_argument("--server-log-level", default="INFO", help="POSGATE_LOG_LEVEL of the service")
+    parser.add_argument("--server-log-level", default=log_level, help="POSGATE_LOG_LEVEL of the services")
     parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
-    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

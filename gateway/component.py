@@ -58,7 +58,7 @@ def component(deps: Dependencies) -> Component:
     )
     app = build_app(ctx)
     # Built now, not on the first request, so a malformed allow-list fails the start.
-    app.state.webhook_guard = WebhookGuard.from_settings(settings)
+    guard = app.state.webhook_guard = WebhookGuard.from_settings(settings)
     http = HttpServer(
         app, settings.gateway_http_host, settings.gateway_http_port, grace_s=settings.shutdown_grace_s
     )
@@ -73,6 +73,7 @@ def component(deps: Dependencies) -> Component:
 
     async def stop() -> None:
         await http.stop()
+        await guard.limiter.close()
         ingestor: Ingestor | None = getattr(app.state, "ingestor", None)
         if ingestor is not None:
             await ingestor.close()

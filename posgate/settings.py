@@ -99,6 +99,13 @@ class Settings(BaseSettings):
     webhook_burst: int = Field(
         2000, ge=1, description="Webhooks a provider may send in a burst above the rate."
     )
+    webhook_rate_limit_redis_url: SecretStr = Field(
+        SecretStr(""),
+        description="Redis URL (may hold a password) gateways share rate limits through; empty: per process.",
+    )
+    webhook_rate_limit_key_prefix: str = Field(
+        "posgate:ratelimit:", description="Prefix of the rate-limit bucket keys in Redis."
+    )
     webhook_ip_allowlist: dict[str, list[str]] = Field(
         default_factory=dict,
         description="JSON {provider: [CIDR, ...]}; a provider listed only from those networks.",

@@ -1,6 +1,6 @@
 """Fixtures shared by every test: real databases and the real broker, never mocks of them.
 
-A test that needs PostgreSQL or RabbitMQ fails (it never skips) when the service is down.
+A test that needs PostgreSQL, RabbitMQ or Redis fails (it never skips) when the service is down.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -21,6 +22,7 @@ PG_HOST = os.environ.get("POSGATE_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("POSGATE_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("POSGATE_TEST_PG_USER", "postgres")
 AMQP_URL = os.environ.get("POSGATE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+REDIS_URL = os.environ.get("POSGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 TEMPLATE_DB = f"posgate_tpl_{os.getpid()}"
 
 
@@ -88,6 +90,14 @@ def amqp_url() -> str:
     """The RabbitMQ URL; fails when the broker is unreachable."""
     require_port("127.0.0.1", 5672, "RabbitMQ")
     return AMQP_URL
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis URL; fails when the server is unreachable (tests use their own key prefixes)."""
+    parts = urlsplit(REDIS_URL)
+    require_port(parts.hostname or "127.0.0.1", parts.port or 6379, "Redis")
+    return REDIS_URL
 
 
 @pytest.fixture

@@ -10,13 +10,14 @@ from __future__ import annotations
 import base64
 import ipaddress
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from posgate.gateway.adapters.base import Adapter, AdapterError, InboundRequest
+from posgate.gateway.http.rate_limits import LocalRateLimiter, RateLimiter
+from posgate.gateway.http.redis_rate_limits import RedisRateLimiter
 from posgate.settings import Settings, WebhookCredential
 
 log = logging.getLogger(__name__)
@@ -78,42 +79,16 @@ def all_secrets(credentials: Sequence[TenantSecrets]) -> tuple[bytes, ...]:
     return tuple(secret for credential in credentials for secret in credential.secrets)
 
 
-@dataclass(slots=True)
-class TokenBucket:
-    """`rate` tokens per second up to `burst`; one token per request."""
+def rate_limiter(settings: Settings, clock: Callable[[], float] = time.monotonic) -> RateLimiter:
+    """The webhook limiter: shared through Redis when `webhook_rate_limit_redis_url` is set.
 
-    rate: float
-    burst: int
-    tokens: float
-    updated: float
-
-    def take(self, now: float) -> float:
-        """Take a token; 0 when granted, else the seconds until one is available."""
-        self.tokens = min(float(self.burst), self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
-
-
-@dataclass(slots=True)
-class RateLimiter:
-    """A token bucket per provider (one process's view: each gateway replica limits on its own)."""
-
-    rate: float
-    burst: int
-    clock: Callable[[], float] = time.monotonic
-    _buckets: dict[str, TokenBucket] = field(default_factory=dict)
-
-    def retry_after(self, provider: str) -> int:
-        """0 when the request may proceed, else whole seconds (at least 1) to wait."""
-        now = self.clock()
-        bucket = self._buckets.get(provider)
-        if bucket is None:
-            bucket = self._buckets[provider] = TokenBucket(self.rate, self.burst, float(self.burst), now)
-        wait = bucket.take(now)
-        return 0 if wait == 0 else max(1, math.ceil(wait))
+    Without it (the default, and the embedded set-up) each process keeps its own buckets.
+    """
+    local = LocalRateLimiter(settings.webhook_rate_per_s, settings.webhook_burst, clock)
+    url = settings.webhook_rate_limit_redis_url.get_secret_value()
+    if not url:
+        return local
+    return RedisRateLimiter.from_url(url, local, prefix=settings.webhook_rate_limit_key_prefix)
 
 
 class IpAllowList:
@@ -175,10 +150,10 @@ class WebhookGuard:
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Callable[[], float] = time.monotonic) -> WebhookGuard:
-        """Build from `webhook_*` settings."""
+        """Build from `webhook_*` settings; `clock` drives the in-process buckets (tests)."""
         return cls(
             credentials=credentials_by_provider(settings),
-            limiter=RateLimiter(settings.webhook_rate_per_s, settings.webhook_burst, clock),
+            limiter=rate_limiter(settings, clock),
             allow_list=IpAllowList(settings.webhook_ip_allowlist),
             max_body_bytes=settings.webhook_max_body_bytes,
         )

@@ -42,8 +42,9 @@ ERP_TOPICS = frozenset({Topic.STOCK})
 def guard_of(request: Request) -> WebhookGuard:
     """The app's `WebhookGuard`, built on first use from the context's settings.
 
-    It lives on `app.state` (not in `GatewayContext`) because its rate-limit buckets are
-    per app instance; tests may set `app.state.webhook_guard` before the first request.
+    It lives on `app.state` (not in `GatewayContext`) because its in-process rate-limit
+    buckets are per app instance; tests may set `app.state.webhook_guard` before the first
+    request. Whoever builds it closes its limiter (`gateway.component` on shutdown).
     """
     state = request.app.state
     guard: WebhookGuard | None = getattr(state, "webhook_guard", None)
@@ -141,7 +142,7 @@ async def _admit(request: Request, call: _Call, family: frozenset[str]) -> JSONR
         return await _refuse(call, 404, "unknown_topic")
     if not guard.allow_list.allows(provider, client):
         return await _refuse(call, 403, "ip_not_allowed")
-    wait = guard.limiter.retry_after(provider)
+    wait = await guard.limiter.retry_after(provider)
     if wait:
         return await _refuse(call, 429, "rate_limited", {"Retry-After": str(wait)})
     try:

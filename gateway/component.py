@@ -4,7 +4,8 @@ The gRPC server serves the standard health and reflection services, so probes an
 see the process. Beside it, uvicorn serves the ASGI app (`posgate.gateway.http.app`) on
 `gateway_http_host:gateway_http_port`, and a dispatcher sends stored commands to the
 inventory service, woken by each accepted delivery and polling for retries and for commands
-left by a gateway that died before sending them.
+left by a gateway that died before sending them. A pruner deletes, every
+`gateway_prune_interval_s`, what the retention allows (`posgate.gateway.retention`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from posgate.gateway.http.context import GatewayContext
 from posgate.gateway.http.security import DEV_PROVIDER, DEV_TENANT, WebhookGuard
 from posgate.gateway.http.server import HttpServer
 from posgate.gateway.ingestor import Ingestor
+from posgate.gateway.retention import GatewayPruner, RetentionPolicy
 from posgate.gateway.senders import InventorySender
 from posgate.gateway.tables import MappingKind
 from posgate.runtime.server import ComponentSpec
@@ -62,6 +64,8 @@ def component(deps: Dependencies) -> Component:
     http = HttpServer(
         app, settings.gateway_http_host, settings.gateway_http_port, grace_s=settings.shutdown_grace_s
     )
+    policy = RetentionPolicy.from_seconds(settings.gateway_retention_s, settings.gateway_audit_retention_s)
+    pruner = GatewayPruner(deps.sessions, policy, interval_s=settings.gateway_prune_interval_s)
     tasks: list[asyncio.Task[None]] = []
 
     async def start() -> None:
@@ -69,6 +73,7 @@ def component(deps: Dependencies) -> Component:
             await _use_dev_credential(deps)
         await http.start()
         tasks.append(asyncio.create_task(dispatcher.run(), name="gateway-dispatch"))
+        pruner.start()
         print(f"posgate gateway: HTTP listening on {settings.gateway_http_host}:{http.port}", flush=True)
 
     async def stop() -> None:
@@ -79,6 +84,7 @@ def component(deps: Dependencies) -> Component:
             await ingestor.close()
         dispatcher.stop()
         await asyncio.gather(*tasks)
+        await pruner.stop()
         await client.close()
 
     spec = ComponentSpec(name="gateway", registrations=[], service_names=[], probes=deps.probes())

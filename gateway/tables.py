@@ -99,6 +99,8 @@ dedupe_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("provider", "dedupe_key", name="uq_gw_dedupe_keys_provider_key"),
 )
+# Retention deletes the oldest keys first (`posgate.gateway.retention`).
+Index("ix_gw_dedupe_keys_created", dedupe_keys.c.created_at)
 
 commands = Table(
     "gw_commands",
@@ -138,6 +140,9 @@ failures = Table(
     Column("resolved", Boolean, nullable=False, default=False),
 )
 Index("ix_gw_failures_open", failures.c.resolved, failures.c.failure_class, failures.c.created_at)
+# Retention keeps a command or raw payload while a failure names it; these answer that.
+Index("ix_gw_failures_command", failures.c.command_id)
+Index("ix_gw_failures_raw_payload", failures.c.raw_payload_id)
 
 mappings = Table(
     "gw_mappings",

@@ -119,6 +119,17 @@ class Settings(BaseSettings):
     dispatch_max_attempts: int = Field(
         40, ge=1, description="Sends of a command before it is dead-lettered (40: about 9-17 minutes)."
     )
+    gateway_retention_s: float = Field(
+        30 * 24 * 3600.0,
+        ge=0,
+        description="How long finished commands, resolved failures and raw payloads are kept; 0: forever.",
+    )
+    gateway_audit_retention_s: float = Field(
+        90 * 24 * 3600.0, ge=0, description="How long gateway audit rows are kept; 0: forever."
+    )
+    gateway_prune_interval_s: float = Field(
+        600.0, gt=0, description="How often the gateway deletes what its retention allows."
+    )
 
     @field_validator("auth_tokens", "admin_tokens", mode="before")
     @classmethod

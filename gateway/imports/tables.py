@@ -36,6 +36,8 @@ import_jobs = Table(
     Column("finished_at", UtcDateTime, nullable=True),
 )
 Index("ix_gw_import_jobs_owner", import_jobs.c.provider, import_jobs.c.tenant_id, import_jobs.c.id)
+# Retention keeps an upload's raw-payload record while its job exists.
+Index("ix_gw_import_jobs_raw_payload", import_jobs.c.raw_payload_id)
 
 import_errors = Table(
     "gw_import_errors",

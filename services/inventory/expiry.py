@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from posgate.runtime.periodic import Periodic
 from posgate.services.inventory import reservations
-from posgate.services.inventory.periodic import Periodic
 from posgate.services.inventory.sql import is_postgres
 from posgate.services.inventory.tables import reservations as reservations_table
 

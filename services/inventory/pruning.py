@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from posgate.services.inventory.periodic import Periodic
+from posgate.runtime.periodic import Periodic
 from posgate.services.inventory.stream_log import MAX_REPLAY
 from posgate.services.inventory.tables import changes, store_sequences
 

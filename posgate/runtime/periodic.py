@@ -1,4 +1,4 @@
-"""Background work that runs every few seconds in its own task until stopped."""
+"""Background work that runs every few seconds in its own task until stopped (any component)."""
 
 from __future__ import annotations
 

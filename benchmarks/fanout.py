@@ -64,8 +64,18 @@ class FanoutResult:
 class Fleet:
     """`count` WatchStock streams over channels of `per_channel` streams each."""
 
-    def __init__(self, target: str, token: str, count: int, per_channel: int, opening: int) -> None:
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        count: int,
+        per_channel: int,
+        *,
+        opening: int,
+        key_prefix: str = "fanout",
+    ) -> None:
         """Open at most `opening` streams at a time (each waits for its snapshot before the next)."""
+        self.key_prefix = key_prefix
         self.clients = open_clients(target, token, -(-count // per_channel))
         self.count = count
         self.per_channel = per_channel
@@ -102,7 +112,7 @@ class Fleet:
         results = await writer.apply_movements(
             [
                 pb.Movement(
-                    idempotency_key=f"fanout-round-{number}",
+                    idempotency_key=f"{self.key_prefix}-round-{number}",
                     key=pb.StockKey(tenant_id=TENANT, store_id=STORE, sku=SKU),
                     type=pb.MOVEMENT_TYPE_RECEIPT,
                     delta=1,
@@ -170,14 +180,20 @@ async def measure_fanout(
     per_channel: int = 100,
     rounds: int = 3,
     open_timeout_s: float = 90,
+    stream_target: str | None = None,
+    key_prefix: str = "fanout",
 ) -> FanoutResult:
-    """Open `streams` streams, then time `rounds` changes from commit to every stream."""
+    """Open `streams` streams, then time `rounds` changes from commit to every stream.
+
+    The streams go to `stream_target` (a stream edge) when given, the changes always to `target`;
+    `key_prefix` keeps the idempotency keys of several measurements on one database apart.
+    """
     writer = open_clients(target, token, 1)[0]
     # The position exists before anyone watches it, so every snapshot carries one level.
     await writer.apply_movements(
         [
             pb.Movement(
-                idempotency_key="fanout-seed",
+                idempotency_key=f"{key_prefix}-seed",
                 key=pb.StockKey(tenant_id=TENANT, store_id=STORE, sku=SKU),
                 type=pb.MOVEMENT_TYPE_RECEIPT,
                 delta=100,
@@ -185,7 +201,7 @@ async def measure_fanout(
         ]
     )
     await asyncio.sleep(1)
-    fleet = Fleet(target, token, streams, per_channel, opening=200)
+    fleet = Fleet(stream_target or target, token, streams, per_channel, opening=200, key_prefix=key_prefix)
     fleet.result.rss_before_kib = server_rss_kib()
     try:
         meter = CpuMeter(sources)

@@ -30,6 +30,7 @@ class Results:
     batched: Phase
     fanout: FanoutResult
     committed: dict[str, int]
+    fanout_grpc: FanoutResult
 
 
 def phase_notes(results: Results) -> list[str]:
@@ -50,7 +51,11 @@ def phase_notes(results: Results) -> list[str]:
         if phase.commits_per_s is not None:
             line += f"; {phase.commits_per_s:,.0f} database commits/s"
         lines.append(line + (f"; first error: {load.first_error}" if load.first_error else ""))
-    for name, fanout in (("echo watch", results.echo_fanout), ("inv watch", results.fanout)):
+    for name, fanout in (
+        ("echo watch", results.echo_fanout),
+        ("inv edge", results.fanout),
+        ("inv grpc", results.fanout_grpc),
+    ):
         if fanout.open_cpu is not None:
             lines.append(f"{name:12} cpu while opening: {fanout.open_cpu.describe()}")
         acks = ", ".join(f"{1000 * (r.acked - r.sent):.0f}" for r in fanout.rounds)
@@ -69,7 +74,7 @@ def rows(
     """The table: each figure beside its same-run baseline and its goal."""
     echo, one = results.echo_single.load, results.single.load
     echo_many, many = results.echo_batched.load, results.batched.load
-    watch, echo_watch = results.fanout, results.echo_fanout
+    watch, echo_watch, grpc_watch = results.fanout, results.echo_fanout, results.fanout_grpc
     ratio = one.calls_per_s / echo.calls_per_s if echo.calls_per_s else 0.0
     p99 = watch.delay_ms(0.99)
     per_stream = watch.rss_per_stream_kib()
@@ -96,7 +101,7 @@ def rows(
             f"echo {millis(echo_many.latency_ms(0.5))} / {millis(echo_many.latency_ms(0.99))}",
         ),
         Row(
-            "WatchStock streams open in one process",
+            "WatchStock streams open in one process (stream edge)",
             f"{watch.ready:,} in {watch.open_seconds:.1f} s",
             f"echo {echo_watch.ready:,} in {echo_watch.open_seconds:.1f} s",
             f"{streams:,}",
@@ -127,5 +132,10 @@ def rows(
             f"echo {echo_watch.rss_per_stream_kib():.1f} KiB",
             "< 10 KiB",
             per_stream < 10,
+        ),
+        Row(
+            "  the same on the gRPC port (grpc.aio): p99 / RSS per stream",
+            f"{millis(grpc_watch.delay_ms(0.99))} / {grpc_watch.rss_per_stream_kib():.1f} KiB",
+            f"{grpc_watch.min_received():,} of {grpc_watch.ready:,} got each change",
         ),
     ]

@@ -38,6 +38,7 @@ from benchmarks.http_load import fixed_rate, run_wrk, wait_http, wrk_children_se
 from benchmarks.inventory import (
     PG_BACKGROUND,
     Setup,
+    Target,
     add_service_options,
     delete_topology,
     inventory_server,
@@ -208,9 +209,10 @@ async def rate_phase(server: Server, secret: str, rate: float, seconds: float, l
     return RatePhase(load, meter.stop())
 
 
-async def end_to_end(server: Server, inventory_port: int, token: str, secret: str, plan: Plan) -> EndToEnd:
-    """A WatchStock stream on the bench store, then webhooks at `plan.e2e_rate` for `duration_s`."""
-    client = InventoryClient.connect(f"127.0.0.1:{inventory_port}", token=token)
+async def end_to_end(server: Server, inventory: Target, token: str, secret: str, plan: Plan) -> EndToEnd:
+    """A WatchStock stream (on the stream edge) on the bench store, then webhooks at `plan.e2e_rate`."""
+    edge = f"127.0.0.1:{inventory.stream_port}" if inventory.stream_port else None
+    client = InventoryClient.connect(f"127.0.0.1:{inventory.port}", token=token, stream_target=edge)
     ready, complete, arrivals = asyncio.Event(), asyncio.Event(), {}
     wanted = [sys.maxsize]  # accepted deliveries, known once the load has been sent
 
@@ -271,10 +273,10 @@ async def run(setup: Setup, plan: Plan) -> Results:
         async with bare_app(setup, "uvloop") as bare:
             bare_half = await rate_phase(bare, secret, half_rate, plan.duration_s, "barehalf")
         print(f"end to end: inventory + gateway, {plan.e2e_rate:,.0f} webhooks/s ...", flush=True)
-        async with inventory_server(setup, url) as inventory:
+        async with inventory_server(setup, url, edge=True) as inventory:
             inventory_cpu = inventory.sources["server"]
             async with gateway_server(setup, url, secret, inventory.port, inventory_cpu) as gateway:
-                e2e = await end_to_end(gateway, inventory.port, setup.token, secret, plan)
+                e2e = await end_to_end(gateway, inventory, setup.token, secret, plan)
     return Results(bare_phase, bare_asyncio, gateway_phase, half, bare_half, e2e)
 
 

@@ -82,6 +82,7 @@ class Target:
     sources: Mapping[str, CpuSource]
     rss_kib: Callable[[], int]
     commits: Callable[[], Awaitable[int]] | None = None
+    stream_port: int | None = None
 
 
 async def load_phase(target: Target, setup: Setup, plan: Plan, *, tenant: str, per_call: int) -> Phase:
@@ -113,8 +114,10 @@ async def load_phase(target: Target, setup: Setup, plan: Plan, *, tenant: str, p
             await client.close()
 
 
-async def fanout_phase(target: Target, setup: Setup, plan: Plan) -> FanoutResult:
-    """WatchStock fan-out with the same client set-up for every server."""
+async def fanout_phase(
+    target: Target, setup: Setup, plan: Plan, *, key_prefix: str = "fanout"
+) -> FanoutResult:
+    """WatchStock fan-out with the same client set-up for every server (on its stream edge if any)."""
     return await measure_fanout(
         f"127.0.0.1:{target.port}",
         setup.token,
@@ -122,6 +125,8 @@ async def fanout_phase(target: Target, setup: Setup, plan: Plan) -> FanoutResult
         target.sources,
         streams=plan.streams,
         open_timeout_s=plan.open_timeout_s,
+        stream_target=f"127.0.0.1:{target.stream_port}" if target.stream_port else None,
+        key_prefix=key_prefix,
     )
 
 
@@ -138,9 +143,13 @@ async def echo_server(setup: Setup) -> AsyncIterator[Target]:
 
 
 @asynccontextmanager
-async def inventory_server(setup: Setup, database_url: str) -> AsyncIterator[Target]:
-    """A fresh `posgate serve inventory` with production settings: PostgreSQL, RabbitMQ, a token."""
+async def inventory_server(setup: Setup, database_url: str, *, edge: bool = False) -> AsyncIterator[Target]:
+    """A fresh `posgate serve inventory` with production settings: PostgreSQL, RabbitMQ, a token.
+
+    With `edge`, it also serves WatchStock on its stream edge (`POSGATE_INVENTORY_STREAM_PORT`).
+    """
     port = free_port()
+    stream_port = free_port() if edge else None
     env = {
         "POSGATE_DATABASE_URL": database_url,
         "POSGATE_EVENT_TRANSPORT": "rabbitmq",
@@ -151,6 +160,8 @@ async def inventory_server(setup: Setup, database_url: str) -> AsyncIterator[Tar
         "POSGATE_AUTH_TOKENS": setup.token,
         "POSGATE_LOG_LEVEL": setup.server_log_level,
     }
+    if stream_port is not None:
+        env["POSGATE_INVENTORY_STREAM_PORT"] = str(stream_port)
     child = Child("inventory", ["-m", "posgate.cli", "serve", "inventory"], env, setup.log_dir)
     sources = {
         "server": child.cpu_seconds,
@@ -161,9 +172,8 @@ async def inventory_server(setup: Setup, database_url: str) -> AsyncIterator[Tar
     }
     try:
         await wait_serving(child, port, health=True)
-        yield Target(
-            child.pid, port, sources, child.rss_kib, partial(database.commits, setup.pg, database_url)
-        )
+        commits = partial(database.commits, setup.pg, database_url)
+        yield Target(child.pid, port, sources, child.rss_kib, commits, stream_port)
     finally:
         child.stop()
 
@@ -183,10 +193,13 @@ async def run(setup: Setup, plan: Plan) -> Results:
             single = await load_phase(server, setup, plan, tenant="unary", per_call=1)
             batched = await load_phase(server, setup, plan, tenant="batched", per_call=plan.batch_size)
         committed = {t: await database.movement_count(setup.pg, url, t) for t in ("unary", "batched")}
-        print(f"inventory: WatchStock, {plan.streams:,} streams ...", flush=True)
+        print(f"inventory: WatchStock on the stream edge, {plan.streams:,} streams ...", flush=True)
+        async with inventory_server(setup, url, edge=True) as server:
+            fanout = await fanout_phase(server, setup, plan, key_prefix="edge")
+        print(f"inventory: WatchStock on the gRPC port, {plan.streams:,} streams ...", flush=True)
         async with inventory_server(setup, url) as server:
-            fanout = await fanout_phase(server, setup, plan)
-    return Results(echo_single, echo_batched, echo_fanout, single, batched, fanout, committed)
+            fanout_grpc = await fanout_phase(server, setup, plan, key_prefix="grpc")
+    return Results(echo_single, echo_batched, echo_fanout, single, batched, fanout, committed, fanout_grpc)
 
 
 async def delete_topology(setup: Setup) -> None:

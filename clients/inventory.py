@@ -54,28 +54,49 @@ class InventoryClient:
     """Calls the inventory service; one instance per channel, safe to share between tasks."""
 
     def __init__(
-        self, channel: grpc.aio.Channel, *, token: str | None = None, timeout_s: float = 10.0
+        self,
+        channel: grpc.aio.Channel,
+        *,
+        token: str | None = None,
+        timeout_s: float = 10.0,
+        stream_channel: grpc.aio.Channel | None = None,
     ) -> None:
-        """Use `channel`; `token` is sent as `authorization: Bearer <token>` on every call."""
+        """Use `channel`; `token` is sent as `authorization: Bearer <token>` on every call.
+
+        With `stream_channel` (to the service's stream edge, `POSGATE_INVENTORY_STREAM_PORT`),
+        `watch_stock` streams through it and every other call through `channel`.
+        """
         self._channel = channel
+        self._stream_channel = stream_channel
         self._stub = inventory.grpc_api.InventoryServiceStub(channel)
+        self._stream_stub = (
+            inventory.grpc_api.InventoryServiceStub(stream_channel) if stream_channel else self._stub
+        )
         self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
         self._timeout_s = timeout_s
 
     @classmethod
     def connect(
-        cls, target: str, *, token: str | None = None, credentials: grpc.ChannelCredentials | None = None
+        cls,
+        target: str,
+        *,
+        token: str | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        stream_target: str | None = None,
     ) -> InventoryClient:
-        """Open a channel (TLS when `credentials` are given) to `target` (`host:port`)."""
-        if credentials is None:
-            channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
-        else:
-            channel = grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
-        return cls(channel, token=token)
+        """Open a channel (TLS when `credentials` are given) to `target` (`host:port`).
+
+        `stream_target` is the stream edge's `host:port`, if the service runs one: `WatchStock`
+        then goes there, on a channel of its own.
+        """
+        stream_channel = _channel(stream_target, credentials) if stream_target else None
+        return cls(_channel(target, credentials), token=token, stream_channel=stream_channel)
 
     async def close(self) -> None:
-        """Close the channel."""
+        """Close the channels."""
         await self._channel.close(None)
+        if self._stream_channel is not None:
+            await self._stream_channel.close(None)
 
     async def apply_movements(
         self, movements: Sequence[inventory.pb.Movement], *, command: common_pb.CommandMeta | None = None
@@ -163,13 +184,19 @@ class InventoryClient:
         request = pb.WatchStockRequest(
             tenant_id=tenant_id, store_ids=store_ids, skus=skus, resume_after=dict(resume_after or {})
         )
-        call = self._stub.WatchStock(request, metadata=self._metadata)
+        call = self._stream_stub.WatchStock(request, metadata=self._metadata)
         try:
             async for update in call:
                 yield update
         finally:
             # A consumer that stops iterating ends the RPC instead of leaving it open.
             call.cancel()
+
+
+def _channel(target: str, credentials: grpc.ChannelCredentials | None) -> grpc.aio.Channel:
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
 
 
 class StockWatcher:

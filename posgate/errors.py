@@ -134,3 +134,9 @@ class Aborted(DomainError):
     """A concurrency conflict (version mismatch, lost race); retry from a fresh read."""
 
     default_reason = "ABORTED"
+
+
+class Unimplemented(DomainError):
+    """The server does not offer this method, or this form of it (a compressed request)."""
+
+    default_reason = "UNIMPLEMENTED"

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     grpc_host: str = Field("127.0.0.1", description="Interface the gRPC servers bind to.")
     gateway_port: int = Field(50050, ge=0, le=65535, description="gRPC port of the gateway (0 picks one).")
     inventory_port: int = Field(50051, ge=0, le=65535, description="gRPC port of the inventory service.")
+    inventory_stream_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="Port of the inventory's stream edge (WatchStock without grpc.aio); unset: off.",
+    )
     routing_port: int = Field(50052, ge=0, le=65535, description="gRPC port of the routing service.")
     returns_port: int = Field(50053, ge=0, le=65535, description="gRPC port of the returns service.")
     auth_tokens: Annotated[list[SecretStr], NoDecode] = Field(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 
@@ -18,6 +18,14 @@ if TYPE_CHECKING:
     from posgate.runtime.call import RpcCall
 
     Context = grpc.aio.ServicerContext[Any, Any]
+
+
+class HasPeer(Protocol):
+    """What a log line needs of a call's context (`grpc.aio`'s, or the stream edge's)."""
+
+    def peer(self) -> str:
+        """The client's address."""
+
 
 # Kubernetes probes health every few seconds per pod; at INFO they would drown the real traffic.
 QUIET_METHOD_PREFIXES: tuple[str, ...] = ("/grpc.health.v1.Health/",)
@@ -46,7 +54,7 @@ class RequestLog:
             return logging.DEBUG
         return logging.INFO
 
-    def write(self, code: grpc.StatusCode, rpc: RpcCall, context: Context) -> None:
+    def write(self, code: grpc.StatusCode, rpc: RpcCall, context: Context | HasPeer) -> None:
         """Log the RPC that just ended with `code`, unless that level is disabled."""
         level = self.level(code)
         if not self.logger.isEnabledFor(level):

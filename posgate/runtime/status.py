@@ -32,6 +32,7 @@ STATUS_CODES: Mapping[type[errors.DomainError], grpc.StatusCode] = MappingProxyT
         errors.ResourceExhausted: grpc.StatusCode.RESOURCE_EXHAUSTED,
         errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
         errors.Aborted: grpc.StatusCode.ABORTED,
+        errors.Unimplemented: grpc.StatusCode.UNIMPLEMENTED,
         # A bare DomainError is a deliberate refusal without a finer category.
         errors.DomainError: grpc.StatusCode.FAILED_PRECONDITION,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import grpc
@@ -39,3 +40,26 @@ def _read(path: str, what: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as error:
         raise ServerConfigurationError(f"cannot read the {what} file {path}: {error.strerror}") from error
+
+
+def edge_ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    """The stream edge's TLS, from the same settings as `server_credentials`, or None for plaintext.
+
+    HTTP/2 only (ALPN `h2`, as gRPC clients offer); with `tls_client_ca_file`, a client
+    certificate signed by that CA is required, as on the gRPC port.
+
+    Raises:
+        ServerConfigurationError: When only part of the TLS settings is given or a file is unreadable.
+
+    """
+    cert, key = settings.tls_cert_file, settings.tls_key_file
+    if server_credentials(settings) is None or cert is None or key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["h2"])
+    context.load_cert_chain(cert, key)
+    if settings.tls_client_ca_file:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cafile=settings.tls_client_ca_file)
+    return context

@@ -30,6 +30,8 @@ MAX_BATCH = 10_000
 MAX_POSITIONS = 10_000
 
 WatchFn = Callable[[inventory.pb.WatchStockRequest], AsyncIterator[inventory.pb.WatchStockResponse]]
+# The stream edge's form: the initial messages, then the live stream handed over (`StockHub`).
+HandoffFn = Callable[[inventory.pb.WatchStockRequest], AsyncIterator[Any]]
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class InventoryApp:
     committer: GroupCommitter
     watch: WatchFn
     on_commit: Callable[[Sequence[Change]], None]
+    watch_handoff: HandoffFn | None = None
 
 
 def _check_batch(size: int, field: str) -> None:
@@ -212,10 +215,23 @@ class InventoryServicer(inventory.grpc_api.InventoryServiceServicer):
         self, request: inventory.pb.WatchStockRequest, context: Any
     ) -> AsyncIterator[inventory.pb.WatchStockResponse]:
         """A snapshot, then every change, resumable by per-store sequence number."""
-        if not request.tenant_id:
-            raise InvalidArgument("tenant_id is required", reason="MISSING_TENANT")
-        require_tenant(request.tenant_id)
+        _check_watch(request)
         return self._app.watch(request)
+
+    def watch_stock_handoff(
+        self, request: inventory.pb.WatchStockRequest, context: Any
+    ) -> AsyncIterator[Any]:
+        """`WatchStock` for the stream edge: same checks and messages, then the live stream handed over."""
+        _check_watch(request)
+        if self._app.watch_handoff is None:
+            return self._app.watch(request)
+        return self._app.watch_handoff(request)
+
+
+def _check_watch(request: inventory.pb.WatchStockRequest) -> None:
+    if not request.tenant_id:
+        raise InvalidArgument("tenant_id is required", reason="MISSING_TENANT")
+    require_tenant(request.tenant_id)
 
 
 def _rejections(

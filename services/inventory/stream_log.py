@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import RowMapping, func, select
@@ -28,7 +28,7 @@ MAX_REPLAY = 10_000
 SNAPSHOT_CHUNK = 500
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Item:
     """One change as streamed: the response is shared, never copied, across subscribers."""
 
@@ -36,6 +36,13 @@ class Item:
     sequence: int
     sku: str
     response: inventory.pb.WatchStockResponse
+    _serialized: bytes | None = field(default=None, compare=False, repr=False)
+
+    def serialized(self) -> bytes:
+        """The response's wire bytes, computed once for every stream that sends it."""
+        if self._serialized is None:
+            self._serialized = self.response.SerializeToString()
+        return self._serialized
 
 
 def change_item(level: inventory.pb.StockLevel, cause: Any, delta: int, event_id: str) -> Item:

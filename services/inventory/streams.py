@@ -19,6 +19,7 @@ from posgate.bus.ports import IncomingEvent
 from posgate.contracts import inventory
 from posgate.errors import Unavailable
 from posgate.services.inventory import journal, stream_log
+from posgate.services.inventory.stream_handoff import StreamHandoff
 from posgate.services.inventory.stream_log import Item
 from posgate.services.inventory.stream_order import Sequencer, Tenant
 from posgate.services.inventory.stream_subscriber import Subscriber
@@ -107,6 +108,35 @@ class StockHub:
         self, request: inventory.pb.WatchStockRequest
     ) -> AsyncIterator[inventory.pb.WatchStockResponse]:
         """A stream: replays and a snapshot, then every change (`InventoryApp.watch`)."""
+        subscriber = self._subscribe(request)
+        try:
+            async for message in self._initial(subscriber, request):
+                yield message
+            while True:
+                yield (await subscriber.next()).response
+        finally:
+            self._unregister(subscriber)
+
+    async def watch_handoff(
+        self, request: inventory.pb.WatchStockRequest
+    ) -> AsyncIterator[inventory.pb.WatchStockResponse | StreamHandoff]:
+        """Like `watch`, but once live the stream is handed over: the last item is a `StreamHandoff`.
+
+        The stream edge then pushes every change itself, with no task per stream; the handoff
+        owns the subscription from then on and ends it with `detach()`.
+        """
+        subscriber = self._subscribe(request)
+        handed = False
+        try:
+            async for message in self._initial(subscriber, request):
+                yield message
+            handed = True
+            yield StreamHandoff(subscriber, self._unregister)
+        finally:
+            if not handed:
+                self._unregister(subscriber)
+
+    def _subscribe(self, request: inventory.pb.WatchStockRequest) -> Subscriber:
         subscriber = Subscriber(
             request.tenant_id,
             frozenset(request.store_ids) or None,
@@ -114,26 +144,27 @@ class StockHub:
             self._queue_limit,
         )
         self._register(subscriber)
-        try:
-            initial = await stream_log.read_initial(
-                self._sessions,
-                subscriber.tenant_id,
-                subscriber.stores,
-                subscriber.skus,
-                dict(request.resume_after),
-            )
-            fills = self._attach(subscriber, initial)
-            for item in initial.replay:
+        return subscriber
+
+    async def _initial(
+        self, subscriber: Subscriber, request: inventory.pb.WatchStockRequest
+    ) -> AsyncIterator[inventory.pb.WatchStockResponse]:
+        """Replays and the snapshot, then whatever the hub had not tracked yet when the read ran."""
+        initial = await stream_log.read_initial(
+            self._sessions,
+            subscriber.tenant_id,
+            subscriber.stores,
+            subscriber.skus,
+            dict(request.resume_after),
+        )
+        fills = self._attach(subscriber, initial)
+        for item in initial.replay:
+            yield item.response
+        for message in stream_log.snapshot_messages(initial.levels, initial.snapshot_sequences):
+            yield message
+        for store_id, after, upto in fills:
+            async for item in self._read_range(subscriber, store_id, after, upto):
                 yield item.response
-            for message in stream_log.snapshot_messages(initial.levels, initial.snapshot_sequences):
-                yield message
-            for store_id, after, upto in fills:
-                async for item in self._read_range(subscriber, store_id, after, upto):
-                    yield item.response
-            while True:
-                yield (await subscriber.next()).response
-        finally:
-            self._unregister(subscriber)
 
     def subscriber_count(self) -> int:
         """How many streams are registered (for metrics and leak tests)."""

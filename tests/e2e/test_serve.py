@@ -43,6 +43,21 @@ async def _list_services(port: int, metadata: tuple[tuple[str, str], ...]) -> gr
     raise AssertionError("reflection answered nothing")
 
 
+async def _first_watch_update(port: int, metadata: tuple[tuple[str, str], ...]) -> grpc.StatusCode | str:
+    """What the stream edge's WatchStock sends first: the kind of update, or the status it failed with."""
+    request = inventory.pb.WatchStockRequest(tenant_id="e2e", store_ids=["s1"])
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        call = inventory.grpc_api.InventoryServiceStub(channel).WatchStock(
+            request, metadata=metadata, timeout=5
+        )
+        try:
+            async for update in call:
+                return str(update.WhichOneof("update"))
+        except grpc.aio.AioRpcError as error:
+            return error.code()
+    raise AssertionError("the stream edge answered nothing")
+
+
 @pytest.mark.postgres
 @pytest.mark.rabbitmq
 async def test_serve_inventory_requires_credentials(
@@ -55,6 +70,8 @@ async def test_serve_inventory_requires_credentials(
     )
     assert migrated.returncode == 0, migrated.stderr
 
+    stream_port = free_port()
+    env["POSGATE_INVENTORY_STREAM_PORT"] = str(stream_port)
     process = PosgateProcess(["serve", "inventory"], env, tmp_path / "inventory.log")
     try:
         await wait_serving(process, port)
@@ -64,6 +81,8 @@ async def test_serve_inventory_requires_credentials(
         services = await _list_services(port, (("authorization", f"Bearer {TOKEN}"),))
         assert isinstance(services, set)
         assert inventory.SERVICE_NAME in services
+        assert await _first_watch_update(stream_port, ()) is grpc.StatusCode.UNAUTHENTICATED
+        assert await _first_watch_update(stream_port, (("authorization", f"Bearer {TOKEN}"),)) == "snapshot"
     finally:
         code = process.terminate()
     assert code == 0, process.output()

@@ -28,17 +28,18 @@ class InventoryServer:
     scoped_client: InventoryClient
     sessions: async_sessionmaker[AsyncSession]
     settings: Settings
+    stream_port: int = 0  # the stream edge's, when POSGATE_INVENTORY_STREAM_PORT was set
 
 
 async def start_inventory(database_url: str, **overrides: object) -> AsyncIterator[InventoryServer]:
-    settings = Settings(
-        dev_mode=False,
-        database_url=database_url,
-        event_transport=EventTransport.INPROCESS,
-        auth_tokens=[SecretStr(INTERNAL_TOKEN), SecretStr(SCOPED_TOKEN)],
-        health_probe_interval_s=0.5,
-        **overrides,  # type: ignore[arg-type]
-    )
+    values: dict[str, object] = {
+        "dev_mode": False,
+        "database_url": database_url,
+        "event_transport": EventTransport.INPROCESS,
+        "auth_tokens": [SecretStr(INTERNAL_TOKEN), SecretStr(SCOPED_TOKEN)],
+        "health_probe_interval_s": 0.5,
+    }
+    settings = Settings(**(values | overrides))  # type: ignore[arg-type]
     from posgate.services.inventory.component import component
 
     engine = create_engine(database_url, pool_size=20)
@@ -51,10 +52,12 @@ async def start_inventory(database_url: str, **overrides: object) -> AsyncIterat
     client = InventoryClient.connect(f"127.0.0.1:{running.port}", token=INTERNAL_TOKEN)
     scoped = InventoryClient.connect(f"127.0.0.1:{running.port}", token=SCOPED_SECRET)
     try:
-        yield InventoryServer(running.port, client, scoped, sessions, settings)
+        stream_port = built.listening.get("stream-edge", 0)
+        yield InventoryServer(running.port, client, scoped, sessions, settings, stream_port)
     finally:
         await client.close()
         await scoped.close()
+        await built.drain()
         await running.stop(1)
         await built.stop()
         await deps.bus.stop()

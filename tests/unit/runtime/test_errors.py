@@ -26,6 +26,7 @@ class StockInsufficient(errors.FailedPrecondition):
         (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
         (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
         (errors.Aborted, grpc.StatusCode.ABORTED),
+        (errors.Unimplemented, grpc.StatusCode.UNIMPLEMENTED),
         (errors.DomainError, grpc.StatusCode.FAILED_PRECONDITION),
         (StockInsufficient, grpc.StatusCode.FAILED_PRECONDITION),
     ],

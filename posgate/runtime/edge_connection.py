@@ -106,6 +106,8 @@ class EdgeConnection(asyncio.Protocol):
                 raise CallGone
             size = min(self._h2.local_flow_control_window(stream_id), self._h2.max_outbound_frame_size)
             if size <= 0 or self._paused:
+                # What is buffered must go out first: the peer grants window only for what it got.
+                self._schedule_flush()
                 await self._writable(stream_id)
                 continue
             chunk, data = data[:size], data[size:]

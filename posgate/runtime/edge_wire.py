@@ -22,9 +22,10 @@ Metadata = list[tuple[str, str | bytes]]
 _PREFIX = struct.Struct(">BI")
 PREFIX_SIZE = _PREFIX.size
 RESPONSE_HEADERS: tuple[Header, ...] = ((b":status", b"200"), (b"content-type", b"application/grpc"))
-# Printable ASCII but `%` passes through grpc-message unescaped.
+# Request headers that are HTTP/2 or gRPC transport, not call metadata.
 _TRANSPORT_HEADERS = frozenset({b"te", b"content-type", b"user-agent"})
 _MAX_TIMEOUT_DIGITS = 8
+# grpc-message keeps printable ASCII as it is, except `%`; every other byte is percent-encoded.
 _PLAIN = frozenset(range(0x20, 0x7F)) - {ord("%")}
 
 

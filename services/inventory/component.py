@@ -34,7 +34,9 @@ def component(deps: Dependencies) -> Component:
         hub.publish(changes)
         deps.bus.notify_committed()
 
-    committer = GroupCommitter(deps.sessions, ledger.apply_movements, on_commit=on_commit)
+    # SQLite has one writer: lanes would only wait for each other.
+    lanes = deps.settings.inventory_commit_lanes if deps.engine.dialect.name == "postgresql" else 1
+    committer = GroupCommitter(deps.sessions, ledger.apply_movements, on_commit=on_commit, lanes=lanes)
     sweeper = ReservationSweeper(deps.sessions, interval_s=deps.settings.reservation_sweep_interval_s)
     retention = timedelta(seconds=deps.settings.inventory_change_retention_s)
     # Often enough that the log never holds much more than the retention, at most every 10 min.

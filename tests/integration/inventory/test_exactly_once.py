@@ -50,8 +50,14 @@ async def sessions(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncS
     await engine.dispose()
 
 
+@pytest.fixture
+def lanes(database_url: str) -> int:
+    """Two commit lanes on PostgreSQL (stores split between them, calls spanning both), one on SQLite."""
+    return 2 if database_url.startswith("postgresql") else 1
+
+
 async def deliver_shuffled(
-    sessions: async_sessionmaker[AsyncSession], made: list[MovementCommand], rng
+    sessions: async_sessionmaker[AsyncSession], made: list[MovementCommand], rng, lanes: int = 1
 ) -> None:
     """Every movement 1-3 times, shuffled, in random batches over 8 concurrent senders."""
     deliveries = [m for m in made for _ in range(rng.randint(1, 3))]
@@ -61,7 +67,7 @@ async def deliver_shuffled(
         size = rng.randint(1, 60)
         batches.append(deliveries[:size])
         deliveries = deliveries[size:]
-    committer = GroupCommitter(sessions, ledger.apply_movements, max_batch=400)
+    committer = GroupCommitter(sessions, ledger.apply_movements, max_batch=400, lanes=lanes)
     committer.start()
     queue: asyncio.Queue[list[MovementCommand]] = asyncio.Queue()
     for batch in batches:
@@ -83,7 +89,7 @@ async def final_stock(sessions: async_sessionmaker[AsyncSession]) -> dict[tuple[
 
 @settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(min_value=0, max_value=2**32))
-async def test_shuffled_duplicated_delivery_equals_applying_once(sessions, seed: int) -> None:
+async def test_shuffled_duplicated_delivery_equals_applying_once(sessions, lanes: int, seed: int) -> None:
     rng = random.Random(seed)
     made = random_movements(rng)
     # Fresh tenant per example: hypothesis reuses the function-scoped database.
@@ -98,7 +104,7 @@ async def test_shuffled_duplicated_delivery_equals_applying_once(sessions, seed:
     for m in made:
         expected[(m.position.store_id, m.position.sku)] += m.delta
 
-    await deliver_shuffled(sessions, made, rng)
+    await deliver_shuffled(sessions, made, rng, lanes)
 
     async with sessions() as session:
         rows = await session.execute(
@@ -121,3 +127,26 @@ async def test_shuffled_duplicated_delivery_equals_applying_once(sessions, seed:
     # One change per applied movement, numbered 1..n per store without gaps.
     assert sum(n for n, _ in sequences.values()) == COUNT
     assert all(n == last for n, last in sequences.values())
+
+
+async def test_a_call_split_across_lanes_gets_its_results_in_its_own_order(sessions, lanes: int) -> None:
+    committer = GroupCommitter(sessions, ledger.apply_movements, lanes=lanes)
+    committer.start()
+    try:
+        # Stores hash to both lanes; each movement's delta names its place in the call.
+        call = [
+            MovementCommand(f"split-{i}", Position("t-split", f"s{i % 8}", "sku"), Kind.RECEIPT, i + 1)
+            for i in range(40)
+        ]
+        results = await committer.submit(call)
+        again = await committer.submit(call)
+    finally:
+        await committer.stop()
+    assert [r.outcome for r in results] == [ledger.Outcome.APPLIED] * 40
+    assert [r.level.position.store_id for r in results if r.level] == [f"s{i % 8}" for i in range(40)]
+    # Per store, the level after each movement is the running sum of its deltas, in call order.
+    running: dict[str, int] = defaultdict(int)
+    for i, result in enumerate(results):
+        running[f"s{i % 8}"] += i + 1
+        assert result.level is not None and result.level.on_hand == running[f"s{i % 8}"]
+    assert [r.outcome for r in again] == [ledger.Outcome.DUPLICATE] * 40

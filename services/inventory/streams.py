@@ -22,6 +22,7 @@ from posgate.services.inventory import journal, stream_log
 from posgate.services.inventory.stream_handoff import StreamHandoff
 from posgate.services.inventory.stream_log import Item
 from posgate.services.inventory.stream_order import Sequencer, Tenant
+from posgate.services.inventory.stream_reads import SharedReads
 from posgate.services.inventory.stream_subscriber import Subscriber
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class StockHub:
         self._queue_limit = queue_limit
         self._tenants: dict[str, Tenant] = {}
         self._order = Sequencer(sessions)
+        self.reads = SharedReads(sessions)
 
     async def start(self) -> None:
         """Accept streams (the hub needs no background work until a store falls behind)."""
@@ -150,12 +152,8 @@ class StockHub:
         self, subscriber: Subscriber, request: inventory.pb.WatchStockRequest
     ) -> AsyncIterator[inventory.pb.WatchStockResponse]:
         """Replays and the snapshot, then whatever the hub had not tracked yet when the read ran."""
-        initial = await stream_log.read_initial(
-            self._sessions,
-            subscriber.tenant_id,
-            subscriber.stores,
-            subscriber.skus,
-            dict(request.resume_after),
+        initial = await self.reads.read(
+            subscriber.tenant_id, subscriber.stores, subscriber.skus, dict(request.resume_after)
         )
         fills = self._attach(subscriber, initial)
         for item in initial.replay:

@@ -5,7 +5,9 @@ see the process. Beside it, uvicorn serves the ASGI app (`posgate.gateway.http.a
 `gateway_http_host:gateway_http_port`, and a dispatcher sends stored commands to the
 inventory service, woken by each accepted delivery and polling for retries and for commands
 left by a gateway that died before sending them. A pruner deletes, every
-`gateway_prune_interval_s`, what the retention allows (`posgate.gateway.retention`).
+`gateway_prune_interval_s`, what the retention allows (`posgate.gateway.retention`). An
+order fetcher completes Square orders with their lines from Square's Orders API
+(`posgate.gateway.order_fetch`).
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from posgate.components import Component, Dependencies
 from posgate.contracts import inventory
 from posgate.gateway import mappings
 from posgate.gateway.adapters.registry import ADAPTERS
+from posgate.gateway.adapters.square.orders_api import SquareOrdersClient
 from posgate.gateway.dispatch import Dispatcher
 from posgate.gateway.http.app import build_app
 from posgate.gateway.http.context import GatewayContext
 from posgate.gateway.http.security import DEV_PROVIDER, DEV_TENANT, WebhookGuard
 from posgate.gateway.http.server import HttpServer
 from posgate.gateway.ingestor import Ingestor
+from posgate.gateway.order_fetch import OrderFetcher
 from posgate.gateway.retention import GatewayPruner, RetentionPolicy
 from posgate.gateway.senders import InventorySender
 from posgate.gateway.tables import MappingKind
@@ -66,6 +70,8 @@ def component(deps: Dependencies) -> Component:
     )
     policy = RetentionPolicy.from_seconds(settings.gateway_retention_s, settings.gateway_audit_retention_s)
     pruner = GatewayPruner(deps.sessions, policy, interval_s=settings.gateway_prune_interval_s)
+    square = SquareOrdersClient(settings.square_api_base, settings.square_access_tokens)
+    fetcher = OrderFetcher(deps.sessions, square, max_attempts=settings.square_fetch_max_attempts)
     tasks: list[asyncio.Task[None]] = []
 
     async def start() -> None:
@@ -74,6 +80,7 @@ def component(deps: Dependencies) -> Component:
         await http.start()
         tasks.append(asyncio.create_task(dispatcher.run(), name="gateway-dispatch"))
         pruner.start()
+        fetcher.start()
         print(f"posgate gateway: HTTP listening on {settings.gateway_http_host}:{http.port}", flush=True)
 
     async def stop() -> None:
@@ -85,6 +92,8 @@ def component(deps: Dependencies) -> Component:
         dispatcher.stop()
         await asyncio.gather(*tasks)
         await pruner.stop()
+        await fetcher.stop()
+        await square.close()
         await client.close()
 
     spec = ComponentSpec(name="gateway", registrations=[], service_names=[], probes=deps.probes())

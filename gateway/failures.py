@@ -15,7 +15,8 @@ failure is re-verified with each tenant's current secrets at its original receiv
 because the point of replaying it is that the secret configuration was fixed; the one tenant
 whose secrets verify is its signer. Commands are written only if their idempotency key is
 new, so replaying twice writes nothing the second time. A replay that fails again records a
-new failure (with the current reason) and resolves the old one.
+new failure (with the current reason) and resolves the old one. A failed order fetch's
+command is requeued to be fetched again (`posgate.gateway.order_fetch.requeue_state`).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from posgate.gateway.adapters.base import Adapter, AdapterError, InboundRequest,
 from posgate.gateway.adapters.registry import ADAPTERS
 from posgate.gateway.deliveries import Delivery
 from posgate.gateway.mapping_cache import MappingCache
+from posgate.gateway.order_fetch import requeue_state
 from posgate.gateway.pipeline import parse, run_batch
-from posgate.gateway.tables import CommandState, FailureClass, commands, failures, raw_payloads
+from posgate.gateway.tables import FailureClass, commands, failures, raw_payloads
 
 # One tenant's account with a provider: (tenant, the secrets it signs with, several while rotating).
 TenantCredential = tuple[str, Sequence[bytes]]
@@ -240,11 +242,13 @@ def verified_signer(
 
 
 async def _requeue(session: AsyncSession, view: FailureView, now: datetime) -> ReplayResult:
-    # The command is stored already: send it again (its idempotency key guards the service).
+    # The command is stored already: send it again (its idempotency key guards the service),
+    # or, when fetching its order failed, fetch again (`posgate.gateway.order_fetch`).
+    state = requeue_state(view.failure_class, view.reason, view.provider)
     await session.execute(
         update(commands)
         .where(commands.c.id == view.command_id)
-        .values(state=CommandState.PENDING, attempts=0, next_attempt_at=now, last_error=None)
+        .values(state=state, attempts=0, next_attempt_at=now, last_error=None)
     )
     await _resolve(session, view.id, now)
     return ReplayResult(view.id, "requeued")

@@ -4,8 +4,8 @@ A row goes only when nothing can still need it (docs/gateway-retention.md):
 
 - a command once it is finished, `dispatched`, or `dead` with a resolved failure naming it,
   its last activity (stored, last send, dispatch) is older than the cutoff, and every failure
-  naming it goes too. `pending` (leased and retrying included) and `awaiting_service`
-  commands never go, however old;
+  naming it goes too. `pending` (leased and retrying included), `awaiting_service` and
+  `awaiting_fetch` commands never go, however old;
 - a failure once it is resolved, it and its last replay are older than the cutoff, and the
   command it names is gone. Open failures are the operators' work queue and never go;
 - a raw payload once it is older than the cutoff and no command, failure or import job

@@ -139,6 +139,16 @@ class Settings(BaseSettings):
     gateway_prune_interval_s: float = Field(
         600.0, gt=0, description="How often the gateway deletes what its retention allows."
     )
+    square_api_base: str = Field(
+        "https://connect.squareup.com", description="Base URL of Square's API (order fetches)."
+    )
+    square_access_tokens: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="JSON {merchant_id: access token}: Square tokens the order fetcher reads orders with.",
+    )
+    square_fetch_max_attempts: int = Field(
+        40, ge=1, description="Tries of a Square order fetch before its command is dead-lettered."
+    )
 
     @field_validator("auth_tokens", "admin_tokens", mode="before")
     @classmethod

@@ -138,6 +138,9 @@ class CanonicalCommand:
         idempotency_key: The command's key (also inside `message`).
         tenant_id: Canonical tenant.
         store_id: Canonical store, when the command is about one.
+        warnings: Data the adapter could not carry over faithfully (`posgate.gateway.profiles`).
+        fetch_lines: The webhook lacked the order's lines; the command is stored
+            `awaiting_fetch` until the order fetcher completes it from the vendor's API.
 
     """
 
@@ -147,6 +150,7 @@ class CanonicalCommand:
     tenant_id: str
     store_id: str = ""
     warnings: tuple[str, ...] = field(default=())
+    fetch_lines: bool = False
 
 
 class Adapter(Protocol):

@@ -202,9 +202,10 @@ def _order_commands(
         created_at=common.timestamp(change.created_at),
     )
     # Submit is keyed by the Square order, so repeating it on every update is answered as a
-    # duplicate; it makes an update that overtakes its order.created still land.
+    # duplicate; it makes an update that overtakes its order.created still land. Its lines
+    # are fetched from Square's Orders API before it is sent (`posgate.gateway.order_fetch`).
     submit = commands.submit_order(origin, order)
-    result = [dataclasses.replace(submit, warnings=("order_lines_not_in_webhook",))]
+    result = [dataclasses.replace(submit, warnings=("order_lines_not_in_webhook",), fetch_lines=True)]
     occurred = change.updated_at or change.created_at
     if change.state == "COMPLETED":
         completed = orders.pb.ORDER_STATUS_COMPLETED

@@ -138,3 +138,50 @@ class SquareEvent(_SquareModel):
 
     envelope: SquareEnvelope
     payload: SquarePayload
+
+
+class OrderLineModifier(_SquareModel):
+    """`OrderLineItemModifier`: a modifier applied to a line ("extra shot")."""
+
+    uid: str = ""
+    catalog_object_id: str = ""
+    name: str = ""
+    quantity: str = "1"
+    base_price_money: SquareMoney | None = None
+
+
+class OrderLineItem(_SquareModel):
+    """`OrderLineItem` of a retrieved order; ad hoc lines have no `catalog_object_id`."""
+
+    uid: str = Field(min_length=1)
+    name: str = ""
+    # Decimal string: up to 5 decimals for items sold by measure.
+    quantity: str = Field(min_length=1)
+    # The item variation sold (the id inventory counts name), when it is a catalog item.
+    catalog_object_id: str = ""
+    variation_name: str = ""
+    note: str = ""
+    base_price_money: SquareMoney | None = None
+    total_money: SquareMoney | None = None
+    modifiers: list[OrderLineModifier] = Field(default_factory=list)
+
+
+class RetrievedOrder(_SquareModel):
+    """The `Order` RetrieveOrder returns (`GET /v2/orders/{order_id}`), as far as posgate uses it."""
+
+    id: str = Field(min_length=1)
+    location_id: str = Field(min_length=1)
+    state: OrderState
+    version: int | None = None
+    line_items: list[OrderLineItem] = Field(default_factory=list)
+    total_money: SquareMoney | None = None
+    total_tax_money: SquareMoney | None = None
+    total_discount_money: SquareMoney | None = None
+    created_at: AwareDatetime | None = None
+    updated_at: AwareDatetime | None = None
+
+
+class RetrieveOrderResponse(_SquareModel):
+    """RetrieveOrder's response body: `{"order": {...}}`."""
+
+    order: RetrievedOrder

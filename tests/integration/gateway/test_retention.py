@@ -41,12 +41,13 @@ async def test_old_finished_rows_go_and_recent_ones_stay(sessions) -> None:
 
 
 async def test_open_work_and_its_raw_payloads_stay_however_old(sessions) -> None:
-    raw_ids = [await rows.raw(sessions, ANCIENT) for _ in range(5)]
+    raw_ids = [await rows.raw(sessions, ANCIENT) for _ in range(6)]
     retrying = await rows.command(sessions, raw_ids[0], CommandState.PENDING, ANCIENT)
     leased = await rows.command(
         sessions, raw_ids[1], CommandState.PENDING, ANCIENT, next_attempt_at=TODAY + rows.days(1)
     )
     awaiting = await rows.command(sessions, raw_ids[2], CommandState.AWAITING_SERVICE, ANCIENT)
+    fetching = await rows.command(sessions, raw_ids[5], CommandState.AWAITING_FETCH, ANCIENT)
     dead = await rows.command(sessions, raw_ids[3], CommandState.DEAD, ANCIENT)
     dead_failure = await rows.failure(sessions, ANCIENT, raw_id=raw_ids[3], command_id=dead)
     auth_failure = await rows.failure(sessions, ANCIENT, raw_id=raw_ids[4], failure_class=FailureClass.AUTH)
@@ -54,7 +55,7 @@ async def test_open_work_and_its_raw_payloads_stay_however_old(sessions) -> None
     report = await prune(sessions, POLICY, TODAY)
 
     assert report.total == 0
-    assert await rows.ids(sessions, commands.c.id) == {retrying, leased, awaiting, dead}
+    assert await rows.ids(sessions, commands.c.id) == {retrying, leased, awaiting, fetching, dead}
     assert await rows.ids(sessions, failures.c.id) == {dead_failure, auth_failure}
     assert await rows.ids(sessions, raw_payloads.c.id) == set(raw_ids)
 

@@ -175,6 +175,7 @@ def test_a_created_order_is_submitted_to_its_store_and_flagged_as_without_lines(
     assert order.created_at.ToJsonString() == "2024-05-14T18:35:21.296Z"
     assert request.meta.source.entity_version == "1"
     assert command.warnings == ("order_lines_not_in_webhook",)
+    assert command.fetch_lines  # stored awaiting_fetch: the order fetcher adds the lines
 
 
 def test_a_canceled_order_is_cancelled_by_the_id_its_submit_used() -> None:

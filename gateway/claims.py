@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
+from sqlalchemy import Row
+
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
@@ -41,6 +43,26 @@ class Claimed:
     raw_payload_id: int
     provider: str
     topic: str
+
+    @classmethod
+    def from_row(cls, row: Row[tuple[object, ...]]) -> Claimed:
+        """A claim from a `gw_commands` row joined with its payload's provider and topic.
+
+        The row holds the attempts before this claim; the claim counts itself.
+        """
+        values = row._mapping
+        return cls(
+            id=int(values["id"]),
+            target=str(values["target"]),
+            body=bytes(values["body"]),
+            idempotency_key=str(values["idempotency_key"]),
+            attempts=int(values["attempts"]) + 1,
+            tenant_id=str(values["tenant_id"]),
+            store_id=str(values["store_id"] or ""),
+            raw_payload_id=int(values["raw_payload_id"]),
+            provider=str(values["provider"]),
+            topic=str(values["topic"]),
+        )
 
 
 class LeasingDispatcher(Protocol):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Row, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.bus.held import HeldConnection
@@ -114,7 +114,7 @@ class Dispatcher:
                 .where(commands.c.id.in_([row.id for row in rows]))
                 .values(attempts=commands.c.attempts + 1, next_attempt_at=now + self._lease)
             )
-        return [_claimed(row) for row in rows]
+        return [Claimed.from_row(row) for row in rows]
 
     def _transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
         """A session in a transaction committed at the end of the block."""
@@ -279,19 +279,3 @@ async def release_awaiting(session: AsyncSession, service: str, now: datetime) -
         .values(state=CommandState.PENDING, next_attempt_at=now)
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _claimed(row: Row[tuple[object, ...]]) -> Claimed:
-    values = row._mapping
-    return Claimed(
-        id=int(values["id"]),
-        target=str(values["target"]),
-        body=bytes(values["body"]),
-        idempotency_key=str(values["idempotency_key"]),
-        attempts=int(values["attempts"]) + 1,
-        tenant_id=str(values["tenant_id"]),
-        store_id=str(values["store_id"] or ""),
-        raw_payload_id=int(values["raw_payload_id"]),
-        provider=str(values["provider"]),
-        topic=str(values["topic"]),
-    )

@@ -32,7 +32,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.bus.retry import Backoff, describe_error
@@ -132,7 +132,7 @@ class OrderFetcher(Periodic):
                     .where(commands.c.id.in_([row.id for row in rows]))
                     .values(attempts=commands.c.attempts + 1, next_attempt_at=now + self._lease)
                 )
-        return [_claimed(row) for row in rows]
+        return [Claimed.from_row(row) for row in rows]
 
     async def _fetch(self, command: Claimed) -> None:
         request = routing.pb.SubmitOrderRequest.FromString(command.body)
@@ -215,19 +215,3 @@ class OrderFetcher(Periodic):
             now=now,
         )
         log.warning("square order fetch of command %d failed (%s): %s", command.id, reason, detail)
-
-
-def _claimed(row: Row[tuple[object, ...]]) -> Claimed:
-    values = row._mapping
-    return Claimed(
-        id=int(values["id"]),
-        target=str(values["target"]),
-        body=bytes(values["body"]),
-        idempotency_key=str(values["idempotency_key"]),
-        attempts=int(values["attempts"]) + 1,
-        tenant_id=str(values["tenant_id"]),
-        store_id=str(values["store_id"] or ""),
-        raw_payload_id=int(values["raw_payload_id"]),
-        provider=str(values["provider"]),
-        topic=str(values["topic"]),
-    )

@@ -14,12 +14,13 @@ from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.bus.held import HeldConnection
 from posgate.bus.retry import describe_error
 from posgate.gateway.claims import LeasingDispatcher
-from posgate.gateway.deliveries import Delivery, IngestResult
+from posgate.gateway.deliveries import Delivery, IngestResult, Verdict
 from posgate.gateway.ingest_store import leased, store
 from posgate.gateway.mapping_cache import MappingCache
 from posgate.gateway.pipeline import decide
@@ -41,8 +42,11 @@ class Ingestor:
         lanes: int = 2,
         on_commands: Callable[[], None] = lambda: None,
         dispatcher: LeasingDispatcher | None = None,
+        linger: float = 1.0,
     ) -> None:
         """Commit at most `max_batch` deliveries per transaction, at most `lanes` at once.
+
+        An idle lane keeps its connection `linger` seconds before giving it back.
 
         New commands go to `dispatcher` after the commit, stored leased to it (it sends them
         without claiming them first); without one, `on_commands` is called so that a
@@ -57,11 +61,15 @@ class Ingestor:
         self._max_batch = max_batch
         self._on_commands = on_commands
         self._queue: deque[_Queued] = deque()
+        self._arrived = asyncio.Event()
+        self._closing = False
+        self._linger = linger
 
     async def submit(self, delivery: Delivery) -> IngestResult:
         """Store `delivery`; its outcome once committed (raises if it could not be stored)."""
         done: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         self._queue.append((delivery, done))
+        self._arrived.set()
         for lane, worker in enumerate(self._workers):
             if worker is None or worker.done():
                 self._workers[lane] = asyncio.create_task(self._drain(lane), name=f"posgate-ingest-{lane}")
@@ -70,15 +78,23 @@ class Ingestor:
 
     async def close(self) -> None:
         """Finish what is queued, then give the kept connections back."""
+        self._closing = True
+        self._arrived.set()
         await asyncio.gather(*(w for w in self._workers if w is not None), return_exceptions=True)
         for connection in self._lanes:
             await connection.close()
 
     async def _drain(self, lane: int) -> None:
+        # The lane keeps its connection for `linger` seconds of idleness: taking one from the
+        # pool costs three round trips of pre-ping, which at a few hundred webhooks a second
+        # was a good part of a delivery's cost. A kept connection found dead is replaced by the
+        # retry in `_store`.
         connection = self._lanes[lane]
-        while self._queue:
-            while self._queue:
+        try:
+            while await self._work_arrives():
                 batch = self._next_batch()
+                if not batch:
+                    continue  # another lane took it
                 try:
                     await self._commit(connection, batch)
                 except Exception as error:
@@ -87,8 +103,19 @@ class Ingestor:
                     log.error("ingest batch of %d not answered: %s", len(batch), describe_error(error))
                     for _, done in batch:
                         _settle(done, error)
-            # Idle: give the connection back (deliveries queued meanwhile are taken above).
+        finally:
             await connection.close()
+
+    async def _work_arrives(self) -> bool:
+        """Whether deliveries are queued, waiting up to `linger` seconds for some (not when closing)."""
+        if self._queue or self._closing:
+            return bool(self._queue)
+        self._arrived.clear()
+        try:
+            await asyncio.wait_for(self._arrived.wait(), self._linger)
+        except TimeoutError:
+            return bool(self._queue)
+        return True
 
     def _next_batch(self) -> list[_Queued]:
         """The oldest deliveries, at most one per de-duplication key (the rest wait their turn)."""
@@ -109,9 +136,7 @@ class Ingestor:
 
     async def _commit(self, connection: HeldConnection, batch: list[_Queued]) -> None:
         try:
-            async with connection.begin() as session:
-                verdicts = await decide(session, [delivery for delivery, _ in batch], self._cache)
-                results = await store(session, verdicts, leased_until=self._lease_end())
+            verdicts, results = await self._store(connection, batch)
         except Exception as error:
             if len(batch) == 1:
                 _settle(batch[0][1], error)
@@ -131,6 +156,22 @@ class Ingestor:
             self._on_commands()
         for (_, done), result in zip(batch, results, strict=True):
             _settle(done, result)
+
+    async def _store(
+        self, connection: HeldConnection, batch: list[_Queued]
+    ) -> tuple[list[Verdict], list[IngestResult]]:
+        """Decide and store `batch` in one transaction, again on a fresh connection if the kept one died."""
+        for attempt in (1, 2):
+            try:
+                async with connection.begin() as session:
+                    verdicts = await decide(session, [delivery for delivery, _ in batch], self._cache)
+                    return verdicts, await store(session, verdicts, leased_until=self._lease_end())
+            except DBAPIError as error:
+                # `begin` gave the dead connection back. Had the commit itself gone through, the
+                # retry finds the keys claimed and answers duplicate; nothing is stored twice.
+                if attempt > 1 or not error.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
 
     def _lease_end(self) -> datetime | None:
         if self._dispatcher is None:

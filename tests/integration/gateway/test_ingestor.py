@@ -8,8 +8,9 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
+from posgate.db.engine import create_engine, session_factory
 from posgate.gateway.adapters.standard import StandardAdapter
 from posgate.gateway.deliveries import Delivery
 from posgate.gateway.ingestor import Ingestor
@@ -177,3 +178,50 @@ async def test_lanes_committing_side_by_side_accept_each_event_once(sessions) ->
     assert await count(sessions, commands) == 10
     assert await count(sessions, dedupe_keys) == 10
     await ingestor.close()
+
+
+async def test_an_idle_lane_keeps_its_connection_and_gives_it_back_after_lingering(sessions) -> None:
+    await load_mappings(sessions, MAPPED)
+    counting = CountingSessions(sessions)
+    ingestor = Ingestor(counting, lanes=1, linger=0.3)
+
+    for n in range(3):
+        assert (await ingestor.submit(movement(f"m-{n}"))).outcome == "accepted"
+        await asyncio.sleep(0.05)
+    kept = ingestor._lanes[0]._connection  # the lane's own connection is the subject
+    assert kept is not None
+
+    await asyncio.sleep(0.6)
+
+    assert ingestor._lanes[0]._connection is None
+    assert (await ingestor.submit(movement("m-late"))).outcome == "accepted"
+    assert await count(sessions, commands) == 4
+    await ingestor.close()
+
+
+async def test_a_kept_connection_the_server_closed_is_replaced_without_failing_a_delivery(
+    postgres_url: str,
+) -> None:
+    engine = create_engine(postgres_url)
+    sessions = session_factory(engine)
+    try:
+        await load_mappings(sessions, MAPPED)
+        ingestor = Ingestor(sessions, lanes=1, linger=30)
+        assert (await ingestor.submit(movement("m-1"))).outcome == "accepted"
+        async with engine.connect() as admin:
+            # The lane's idle connection dies, as after a PostgreSQL restart or an idle timeout.
+            killed = await admin.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        assert killed >= 1
+
+        result = await ingestor.submit(movement("m-2"))
+
+        assert result.outcome == "accepted"
+        assert await count(sessions, commands) == 2
+        await ingestor.close()
+    finally:
+        await engine.dispose()

@@ -25,6 +25,7 @@ from posgate.bus.held import HeldConnection
 from posgate.bus.retry import Backoff, describe_error
 from posgate.gateway.claims import Claimed
 from posgate.gateway.failure_rows import record_failure
+from posgate.gateway.outcome_log import OutcomeLog
 from posgate.gateway.sending import BatchSender, CommandSender, ItemsRejected, PermanentSendError
 from posgate.gateway.tables import CommandState, FailureClass, commands, raw_payloads
 
@@ -44,9 +45,14 @@ class Dispatcher:
         batch: int = 64,
         lease: timedelta = timedelta(seconds=60),
         poll_interval: float = 0.2,
+        record_spacing: float = 0.05,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        """Create a dispatcher; `lease` must exceed the senders' call timeout."""
+        """Create a dispatcher; `lease` must exceed the senders' call timeout.
+
+        Outcomes of hand-over rounds are recorded together once the oldest is `record_spacing`
+        seconds old (`posgate.gateway.outcome_log`).
+        """
         self._sessions = sessions
         self._senders = dict(senders)
         self._max_attempts = max_attempts
@@ -60,10 +66,11 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._handed: list[Claimed] = []
         self._claimed_at = 0.0
+        self._claim_now = True
         self._round_backoff = Backoff(base_s=0.2, cap_s=5.0)
         self._held = HeldConnection(sessions)
         self._running = False
-        self._recording: asyncio.Task[None] | None = None
+        self._outcomes = OutcomeLog(self._record_outcomes, spacing=record_spacing)
 
     async def dispatch_due(self) -> int:
         """Claim, send and settle one batch of due commands; returns how many were claimed."""
@@ -186,7 +193,8 @@ class Dispatcher:
         )
 
     def wake(self) -> None:
-        """Run a round now (commands were committed or requeued)."""
+        """Run a round now, claiming due commands (commands were committed or requeued)."""
+        self._claim_now = True
         self._wake.set()
 
     def hand_over(self, claimed: list[Claimed]) -> None:
@@ -209,7 +217,7 @@ class Dispatcher:
             await self._rounds()
         finally:
             with contextlib.suppress(Exception):
-                await self._recorded()
+                await self._outcomes.flush()
             self._running = False
             await self._held.close()
 
@@ -226,33 +234,32 @@ class Dispatcher:
                 continue
             failures = 0
             if not worked:
-                # Idle: give the connection back while waiting.
-                await self._recorded()
-                await self._held.close()
-                await self._pause(self._poll_interval)
+                # Idle until the next claim or outcome write is due. The connection is kept (a
+                # pool checkout costs three round trips of pre-ping); a failed round gives it
+                # back, and the next takes a fresh one.
+                await self._pause(self._idle_for())
 
     async def _round(self) -> int:
         worked = 0
+        # A failure to record surfaces here, in a later round (the leases then resend).
+        await self._outcomes.write_due()
         if self._handed:
             handed = self._handed[: self._batch]
             del self._handed[: self._batch]
-            outcomes = await self._send_all(handed)
-            # Recorded behind the next round's sends: at most one record in flight, and a
-            # failure to record surfaces in the next round (the leases then resend).
-            await self._recorded()
-            self._recording = asyncio.create_task(self._record_outcomes(handed, outcomes))
+            self._outcomes.add(handed, await self._send_all(handed))
             worked = len(handed)
-        # Due commands (retries, leases of dead processes) get a turn at least every poll
-        # interval, however busy the hand-overs keep the dispatcher.
-        if not worked or time.monotonic() - self._claimed_at >= self._poll_interval:
+        # Due commands (retries, leases of dead processes) get a turn every poll interval, and
+        # at once after `wake()`; hand-overs alone do not make the dispatcher look for them.
+        if self._claim_now or time.monotonic() - self._claimed_at >= self._poll_interval:
+            self._claim_now = False
             self._claimed_at = time.monotonic()
             worked += await self.dispatch_due()
         return worked
 
-    async def _recorded(self) -> None:
-        recording, self._recording = self._recording, None
-        if recording is not None:
-            await recording
+    def _idle_for(self) -> float:
+        claim_in = self._claimed_at + self._poll_interval - time.monotonic()
+        write_in = self._outcomes.due_in()
+        return claim_in if write_in is None else min(claim_in, write_in)
 
     async def _pause(self, seconds: float) -> None:
         try:

@@ -97,3 +97,50 @@ async def test_commands_handed_to_a_dead_process_are_claimed_when_the_lease_ends
     assert (row.state, row.attempts) == (CommandState.DISPATCHED, 2)
     assert len(dead.handed) == 1
     assert len(sender.calls) == 1
+
+
+class CountingSessions:
+    """The real session factory, counting the transactions the dispatcher opens through it."""
+
+    def __init__(self, sessions) -> None:
+        self.sessions = sessions
+        self.kw = sessions.kw
+        self.opened = 0
+
+    def __call__(self, **options):
+        self.opened += 1
+        return self.sessions(**options)
+
+
+async def test_rounds_close_together_share_one_outcome_record_and_claim_nothing(sessions) -> None:
+    await load_mappings(sessions, MAPPED)
+    collected = Collecting()
+    ingestor = Ingestor(sessions, dispatcher=collected)
+    for n in range(5):
+        await ingestor.submit(movement(f"m-{n}"))
+    await ingestor.close()
+    sender = ScriptedSender(RuntimeError("inventory unavailable"))
+    counting = CountingSessions(sessions)
+    dispatcher = Dispatcher(counting, {INVENTORY: sender}, poll_interval=60, record_spacing=0.5)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        await asyncio.sleep(0.05)  # its first round claims nothing (all leased) and waits
+        assert counting.opened == 1
+        for claim in collected.handed:  # five rounds, one command each
+            dispatcher.hand_over([claim])
+            await asyncio.sleep(0.01)
+        assert len(sender.calls) == 5
+        assert counting.opened == 1  # sent, recorded later, and no claim for the hand-overs
+        for _ in range(200):
+            if counting.opened > 1:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+    finally:
+        dispatcher.stop()
+        await asyncio.wait_for(task, 10)
+
+    assert counting.opened == 2  # the five rounds' outcomes: one transaction
+    states = [(row.state, row.last_error is not None) for row in await rows(sessions)]
+    # The failed send is kept for a retry, the others are marked sent.
+    assert sorted(states) == sorted([(CommandState.DISPATCHED, False)] * 4 + [(CommandState.PENDING, True)])

@@ -13,7 +13,7 @@ from posgate.gateway.ingestor import Ingestor
 from posgate.gateway.tables import CommandState, commands
 from tests.integration.gateway.conftest import MAPPED, load_mappings
 from tests.integration.gateway.test_dispatch import INVENTORY, ScriptedSender
-from tests.integration.gateway.test_ingestor import movement
+from tests.integration.gateway.test_ingestor import CountingSessions, movement
 
 
 class Collecting:
@@ -97,19 +97,6 @@ async def test_commands_handed_to_a_dead_process_are_claimed_when_the_lease_ends
     assert (row.state, row.attempts) == (CommandState.DISPATCHED, 2)
     assert len(dead.handed) == 1
     assert len(sender.calls) == 1
-
-
-class CountingSessions:
-    """The real session factory, counting the transactions the dispatcher opens through it."""
-
-    def __init__(self, sessions) -> None:
-        self.sessions = sessions
-        self.kw = sessions.kw
-        self.opened = 0
-
-    def __call__(self, **options):
-        self.opened += 1
-        return self.sessions(**options)
 
 
 async def test_rounds_close_together_share_one_outcome_record_and_claim_nothing(sessions) -> None:

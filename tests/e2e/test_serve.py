@@ -43,6 +43,18 @@ async def _list_services(port: int, metadata: tuple[tuple[str, str], ...]) -> gr
     raise AssertionError("reflection answered nothing")
 
 
+async def _reflection_refused_with(port: int, metadata: tuple[tuple[str, str], ...]) -> grpc.StatusCode:
+    """The status a reflection call ends with when it sends no request (the server refuses it first).
+
+    Nothing is written: a request written while the server refuses the call races grpc.aio's
+    client, which then reports INTERNAL instead of the server's status (grpc/grpc#36066). A
+    call the server does not refuse waits for a request and ends DEADLINE_EXCEEDED.
+    """
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        return await stub.ServerReflectionInfo(metadata=metadata, timeout=5).code()
+
+
 async def _first_watch_update(port: int, metadata: tuple[tuple[str, str], ...]) -> grpc.StatusCode | str:
     """What the stream edge's WatchStock sends first: the kind of update, or the status it failed with."""
     request = inventory.pb.WatchStockRequest(tenant_id="e2e", store_ids=["s1"])
@@ -75,9 +87,9 @@ async def test_serve_inventory_requires_credentials(
     process = PosgateProcess(["serve", "inventory"], env, tmp_path / "inventory.log")
     try:
         await wait_serving(process, port)
-        assert await _list_services(port, ()) is grpc.StatusCode.UNAUTHENTICATED
+        assert await _reflection_refused_with(port, ()) is grpc.StatusCode.UNAUTHENTICATED
         wrong = (("authorization", "Bearer wrong"),)
-        assert await _list_services(port, wrong) is grpc.StatusCode.UNAUTHENTICATED
+        assert await _reflection_refused_with(port, wrong) is grpc.StatusCode.UNAUTHENTICATED
         services = await _list_services(port, (("authorization", f"Bearer {TOKEN}"),))
         assert isinstance(services, set)
         assert inventory.SERVICE_NAME in services

@@ -5,9 +5,10 @@ see the process. Beside it, uvicorn serves the ASGI app (`posgate.gateway.http.a
 `gateway_http_host:gateway_http_port`, and a dispatcher sends stored commands to the
 inventory service, woken by each accepted delivery and polling for retries and for commands
 left by a gateway that died before sending them. A pruner deletes, every
-`gateway_prune_interval_s`, what the retention allows (`posgate.gateway.retention`). An
-order fetcher completes Square orders with their lines from Square's Orders API
-(`posgate.gateway.order_fetch`).
+`gateway_prune_interval_s`, what the retention allows (`posgate.gateway.retention`). A
+fetcher completes what Square webhooks only name (`posgate.gateway.command_fetch`): orders
+with their lines from the Orders API (`posgate.gateway.order_fetch`), catalog versions with
+their changed items from the Catalog API (`posgate.gateway.catalog_fetch`).
 """
 
 from __future__ import annotations
@@ -21,14 +22,17 @@ from posgate.components import Component, Dependencies
 from posgate.contracts import inventory
 from posgate.gateway import mappings
 from posgate.gateway.adapters.registry import ADAPTERS
+from posgate.gateway.adapters.square.catalog_api import SquareCatalogClient
 from posgate.gateway.adapters.square.orders_api import SquareOrdersClient
+from posgate.gateway.catalog_fetch import CatalogItems
+from posgate.gateway.command_fetch import CommandFetcher
 from posgate.gateway.dispatch import Dispatcher
 from posgate.gateway.http.app import build_app
 from posgate.gateway.http.context import GatewayContext
 from posgate.gateway.http.security import DEV_PROVIDER, DEV_TENANT, WebhookGuard
 from posgate.gateway.http.server import HttpServer
 from posgate.gateway.ingestor import Ingestor
-from posgate.gateway.order_fetch import OrderFetcher
+from posgate.gateway.order_fetch import OrderLines
 from posgate.gateway.retention import GatewayPruner, RetentionPolicy
 from posgate.gateway.senders import InventorySender
 from posgate.gateway.tables import MappingKind
@@ -37,6 +41,7 @@ from posgate.runtime.server import ComponentSpec
 log = logging.getLogger(__name__)
 
 DISPATCH_LEASE = timedelta(seconds=15)
+FETCH_LEASE = timedelta(minutes=2)
 DEV_MERCHANT = "dev-merchant"
 # What the README's curl example posts: merchant dev-merchant, store dev-store, item dev-item.
 DEV_MAPPINGS = (
@@ -70,8 +75,15 @@ def component(deps: Dependencies) -> Component:
     )
     policy = RetentionPolicy.from_seconds(settings.gateway_retention_s, settings.gateway_audit_retention_s)
     pruner = GatewayPruner(deps.sessions, policy, interval_s=settings.gateway_prune_interval_s)
-    square = SquareOrdersClient(settings.square_api_base, settings.square_access_tokens)
-    fetcher = OrderFetcher(deps.sessions, square, max_attempts=settings.square_fetch_max_attempts)
+    square_orders = SquareOrdersClient(settings.square_api_base, settings.square_access_tokens)
+    square_catalog = SquareCatalogClient(settings.square_api_base, settings.square_access_tokens)
+    fetcher = CommandFetcher(
+        deps.sessions,
+        [OrderLines(square_orders), CatalogItems(square_catalog)],
+        max_attempts=settings.square_fetch_max_attempts,
+        # A catalog fetch may take several pages, each up to the client's 10 s timeout.
+        lease=FETCH_LEASE,
+    )
     tasks: list[asyncio.Task[None]] = []
 
     async def start() -> None:
@@ -93,7 +105,8 @@ def component(deps: Dependencies) -> Component:
         await asyncio.gather(*tasks)
         await pruner.stop()
         await fetcher.stop()
-        await square.close()
+        await square_orders.close()
+        await square_catalog.close()
         await client.close()
 
     spec = ComponentSpec(name="gateway", registrations=[], service_names=[], probes=deps.probes())

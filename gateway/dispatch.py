@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from posgate.bus.held import HeldConnection
 from posgate.bus.retry import Backoff, describe_error
 from posgate.gateway.claims import Claimed
-from posgate.gateway.failure_rows import record_failure
+from posgate.gateway.failure_rows import record_command_failure
 from posgate.gateway.outcome_log import OutcomeLog
 from posgate.gateway.sending import BatchSender, CommandSender, ItemsRejected, PermanentSendError
 from posgate.gateway.tables import CommandState, FailureClass, commands, raw_payloads
@@ -178,18 +178,8 @@ class Dispatcher:
     async def _record(
         self, session: AsyncSession, command: Claimed, reason: str, detail: str, now: datetime
     ) -> None:
-        await record_failure(
-            session,
-            failure_class=FailureClass.PROCESSING,
-            reason=reason,
-            detail=f"{command.target}: {detail}",
-            provider=command.provider,
-            topic=command.topic,
-            raw_payload_id=command.raw_payload_id,
-            command_id=command.id,
-            tenant_id=command.tenant_id,
-            store_id=command.store_id or None,
-            now=now,
+        await record_command_failure(
+            session, command, failure_class=FailureClass.PROCESSING, reason=reason, detail=detail, now=now
         )
 
     def wake(self) -> None:

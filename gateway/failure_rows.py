@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from posgate.gateway.claims import Claimed
 from posgate.gateway.deliveries import Verdict
 from posgate.gateway.tables import FailureClass, failures
 
@@ -83,3 +84,22 @@ async def record_failure(session: AsyncSession, **values: Any) -> int:
     """Insert one failure row (keyword arguments of `failure_row`; the caller commits); its id."""
     statement = insert(failures).values(failure_row(**values)).returning(failures.c.id)
     return int((await session.execute(statement)).scalar_one())
+
+
+async def record_command_failure(
+    session: AsyncSession, command: Claimed, *, failure_class: str, reason: str, detail: str, now: datetime
+) -> int:
+    """Record the failure of a stored command (sending or completing it), with its delivery's context."""
+    return await record_failure(
+        session,
+        failure_class=failure_class,
+        reason=reason,
+        detail=f"{command.target}: {detail}",
+        provider=command.provider,
+        topic=command.topic,
+        raw_payload_id=command.raw_payload_id,
+        command_id=command.id,
+        tenant_id=command.tenant_id,
+        store_id=command.store_id or None,
+        now=now,
+    )

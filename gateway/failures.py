@@ -31,9 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.gateway.adapters.base import Adapter, AdapterError, InboundRequest, SignatureError, Topic
 from posgate.gateway.adapters.registry import ADAPTERS
+from posgate.gateway.command_fetch import requeue_state
 from posgate.gateway.deliveries import Delivery
 from posgate.gateway.mapping_cache import MappingCache
-from posgate.gateway.order_fetch import requeue_state
 from posgate.gateway.pipeline import parse, run_batch
 from posgate.gateway.tables import FailureClass, commands, failures, raw_payloads
 

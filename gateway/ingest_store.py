@@ -190,8 +190,8 @@ def _command_row(
         "next_attempt_at": now,
         "created_at": now,
     }
-    if command.fetch_lines:
-        # Completed by the order fetcher first; it never goes to a dispatcher as it is.
+    if command.fetch:
+        # Completed by the fetcher first (`posgate.gateway.command_fetch`); never dispatched as it is.
         row["state"] = CommandState.AWAITING_FETCH
     elif _dispatchable(command):
         row["state"] = CommandState.PENDING
@@ -211,7 +211,7 @@ def leased(verdicts: Sequence[Verdict]) -> list[Claimed]:
         created = set(verdict.created)
         request = verdict.delivery.request
         for command, command_id in zip(verdict.canonical, verdict.command_ids, strict=True):
-            if command_id not in created or command.fetch_lines or not _dispatchable(command):
+            if command_id not in created or command.fetch or not _dispatchable(command):
                 continue
             assert verdict.raw_id is not None  # noqa: S101 - stored with its commands
             claims.append(

@@ -40,8 +40,8 @@ class CommandState:
     DEAD = "dead"
     # Its target service has no dispatcher yet; kept until one arrives, never dropped.
     AWAITING_SERVICE = "awaiting_service"
-    # The webhook named the entity but not its content (Square orders): the order fetcher
-    # (`posgate.gateway.order_fetch`) completes it from the vendor's API, then it awaits service.
+    # The webhook named the entity but not its content (Square orders, catalog versions): the
+    # fetcher (`posgate.gateway.command_fetch`) completes it from the vendor's API, then it awaits service.
     AWAITING_FETCH = "awaiting_fetch"
 
 

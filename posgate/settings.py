@@ -140,14 +140,14 @@ class Settings(BaseSettings):
         600.0, gt=0, description="How often the gateway deletes what its retention allows."
     )
     square_api_base: str = Field(
-        "https://connect.squareup.com", description="Base URL of Square's API (order fetches)."
+        "https://connect.squareup.com", description="Base URL of Square's API (order and catalog fetches)."
     )
     square_access_tokens: dict[str, SecretStr] = Field(
         default_factory=dict,
-        description="JSON {merchant_id: access token}: Square tokens the order fetcher reads orders with.",
+        description="JSON {merchant_id: access token}: Square tokens for reading orders and catalogs.",
     )
     square_fetch_max_attempts: int = Field(
-        40, ge=1, description="Tries of a Square order fetch before its command is dead-lettered."
+        40, ge=1, description="Tries of a Square order or catalog fetch before its command is dead-lettered."
     )
 
     @field_validator("auth_tokens", "admin_tokens", mode="before")

@@ -128,6 +128,26 @@ class MappingLookup(Protocol):
         ...
 
 
+class Fetch:
+    """What a command lacks that the vendor's API supplies (`CanonicalCommand.fetch`)."""
+
+    # A SubmitOrder named by an order webhook: its lines and totals (Square RetrieveOrder).
+    ORDER_LINES = "order_lines"
+    # An UpsertItems cued by a catalog version: the items that changed (Square SearchCatalogObjects).
+    CATALOG_ITEMS = "catalog_items"
+
+
+class FetchError(Exception):
+    """A vendor API call that did not answer what a fetch needs; `retryable` says whether to try again."""
+
+    def __init__(self, reason: str, detail: str, *, retryable: bool) -> None:
+        """`reason` is a stable snake_case code; `detail` names no secret."""
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.retryable = retryable
+
+
 @dataclass(frozen=True, slots=True)
 class CanonicalCommand:
     """One call to an internal service, ready to be stored and dispatched.
@@ -139,8 +159,9 @@ class CanonicalCommand:
         tenant_id: Canonical tenant.
         store_id: Canonical store, when the command is about one.
         warnings: Data the adapter could not carry over faithfully (`posgate.gateway.profiles`).
-        fetch_lines: The webhook lacked the order's lines; the command is stored
-            `awaiting_fetch` until the order fetcher completes it from the vendor's API.
+        fetch: What the webhook lacked (`Fetch.*`), or '' when the command is complete. A
+            command to fetch is stored `awaiting_fetch` until the gateway's fetcher
+            (`posgate.gateway.command_fetch`) completes it from the vendor's API.
 
     """
 
@@ -150,7 +171,7 @@ class CanonicalCommand:
     tenant_id: str
     store_id: str = ""
     warnings: tuple[str, ...] = field(default=())
-    fetch_lines: bool = False
+    fetch: str = ""
 
 
 class Adapter(Protocol):

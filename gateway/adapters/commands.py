@@ -182,8 +182,8 @@ def _event_meta(origin: Origin, command: str) -> pb.CommandMeta:
     return command_meta(_line_key(origin, command), source_for(origin))
 
 
-def _order_meta(origin: Origin, vendor_order_id: str, *parts: str) -> pb.CommandMeta:
-    key = entity_key(origin.provider, origin.identity.merchant_id, "order", vendor_order_id, *parts)
+def _entity_meta(origin: Origin, *parts: str) -> pb.CommandMeta:
+    key = entity_key(origin.provider, origin.identity.merchant_id, *parts)
     return command_meta(key, source_for(origin))
 
 
@@ -231,7 +231,7 @@ def submit_order(origin: Origin, order: orders.pb.Order) -> CanonicalCommand:
     """
     if not order.external_order_id:
         raise ValueError("a vendor order needs its external_order_id")
-    meta = _order_meta(origin, order.external_order_id, "submit")
+    meta = _entity_meta(origin, "order", order.external_order_id, "submit")
     filled = orders.pb.Order()
     filled.CopyFrom(order)
     filled.tenant_id = origin.tenant_id
@@ -242,7 +242,7 @@ def submit_order(origin: Origin, order: orders.pb.Order) -> CanonicalCommand:
 
 def cancel_order(origin: Origin, vendor_order_id: str, reason: str = "") -> CanonicalCommand:
     """`RoutingService/CancelOrder` for the order `submit_order` made from `vendor_order_id`."""
-    meta = _order_meta(origin, vendor_order_id, "cancel")
+    meta = _entity_meta(origin, "order", vendor_order_id, "cancel")
     request = routing.pb.CancelOrderRequest(
         meta=meta,
         tenant_id=origin.tenant_id,
@@ -260,7 +260,7 @@ def update_order_status(
     reason: str = "",
 ) -> CanonicalCommand:
     """`RoutingService/UpdateOrderStatus` as the vendor POS reports it; keyed per status."""
-    meta = _order_meta(origin, vendor_order_id, "status", orders.pb.OrderStatus.Name(status))
+    meta = _entity_meta(origin, "order", vendor_order_id, "status", orders.pb.OrderStatus.Name(status))
     request = routing.pb.UpdateOrderStatusRequest(
         meta=meta,
         tenant_id=origin.tenant_id,
@@ -274,9 +274,14 @@ def update_order_status(
     return _command(origin, UPDATE_ORDER_STATUS, request, meta)
 
 
-def upsert_items(origin: Origin, items: Sequence[catalog.pb.Item]) -> CanonicalCommand:
-    """`CatalogService/UpsertItems`; each item's tenant is set to the origin's tenant."""
-    meta = _event_meta(origin, "upsert_items")
+def upsert_items(
+    origin: Origin, items: Sequence[catalog.pb.Item], *, entity: Sequence[str] = ()
+) -> CanonicalCommand:
+    """`CatalogService/UpsertItems` for the origin's tenant; keyed by the event, or by `entity`.
+
+    An `entity` key (a catalog version) makes one change notified under several event ids one command.
+    """
+    meta = _entity_meta(origin, *entity, "upsert_items") if entity else _event_meta(origin, "upsert_items")
     request = catalog.pb.UpsertItemsRequest(meta=meta)
     for item in items:
         added = request.items.add()

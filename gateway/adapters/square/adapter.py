@@ -22,6 +22,7 @@ from posgate.gateway.adapters import commands, payloads, signing
 from posgate.gateway.adapters.base import (
     CanonicalCommand,
     EventIdentity,
+    Fetch,
     InboundRequest,
     MappingLookup,
     PayloadError,
@@ -101,7 +102,7 @@ class SquareAdapter:
         return VendorEvent(_identity(envelope, payload), envelope.type, event)
 
     def to_canonical_commands(self, event: VendorEvent, mapping: MappingLookup) -> list[CanonicalCommand]:
-        """SetCounts for counts, SubmitOrder / status / CancelOrder for orders; else nothing."""
+        """SetCounts, SubmitOrder / status / CancelOrder, UpsertItems for catalog versions; else nothing."""
         if not isinstance(event.model, SquareEvent):
             return []
         payload = event.model.payload
@@ -109,11 +110,12 @@ class SquareAdapter:
             return _count_commands(event.identity, payload, mapping)
         if isinstance(payload, OrderEvent):
             return _order_commands(event.identity, payload, mapping)
+        if isinstance(payload, CatalogVersionUpdated):
+            return _catalog_commands(event.identity, mapping)
         # A PaymentRefund carries no line items and no restock decision (Square restocks
         # through inventory adjustments, which arrive as inventory.count.updated), and
         # ReturnsService.CompleteReturn needs a return posgate authorised first: nothing
-        # canonical can be built from it, so it is recorded only. A catalog version carries
-        # no catalog objects at all.
+        # canonical can be built from it, so it is recorded only.
         return []
 
 
@@ -205,7 +207,7 @@ def _order_commands(
     # duplicate; it makes an update that overtakes its order.created still land. Its lines
     # are fetched from Square's Orders API before it is sent (`posgate.gateway.order_fetch`).
     submit = commands.submit_order(origin, order)
-    result = [dataclasses.replace(submit, warnings=("order_lines_not_in_webhook",), fetch_lines=True)]
+    result = [dataclasses.replace(submit, warnings=("order_lines_not_in_webhook",), fetch=Fetch.ORDER_LINES)]
     occurred = change.updated_at or change.created_at
     if change.state == "COMPLETED":
         completed = orders.pb.ORDER_STATUS_COMPLETED
@@ -213,3 +215,14 @@ def _order_commands(
     elif change.state == "CANCELED":
         result.append(commands.cancel_order(origin, change.order_id, reason="canceled in Square"))
     return result
+
+
+def _catalog_commands(identity: EventIdentity, mapping: MappingLookup) -> list[CanonicalCommand]:
+    # The version names no objects: an UpsertItems without items, keyed by the merchant's
+    # catalog version (a change notified twice is one command), which the catalog fetch
+    # (`posgate.gateway.catalog_fetch`) fills with the items changed since the version before.
+    tenant = commands.require_tenant(mapping, PROVIDER, identity.merchant_id)
+    origin = commands.Origin(PROVIDER, identity, tenant)
+    version = identity.entity_version or ""
+    upsert = commands.upsert_items(origin, [], entity=(identity.entity, version))
+    return [dataclasses.replace(upsert, fetch=Fetch.CATALOG_ITEMS)]

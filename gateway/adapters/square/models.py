@@ -3,7 +3,9 @@
 Every notification is an envelope `{merchant_id, type, event_id, created_at, data}` whose
 `data.object` holds one key named after the payload (`inventory_counts`, `order_created`,
 `order_updated`, `refund`, `catalog_version`). Square sends ids as strings, quantities as
-decimal strings and money as integer minor units, so no field here is ever a float.
+decimal strings and money as integer minor units, so no field here is ever a float. The
+answers of the API calls the gateway's fetcher makes (RetrieveOrder, SearchCatalogObjects)
+are modelled here too.
 """
 
 from __future__ import annotations
@@ -185,3 +187,49 @@ class RetrieveOrderResponse(_SquareModel):
     """RetrieveOrder's response body: `{"order": {...}}`."""
 
     order: RetrievedOrder
+
+
+class CatalogItemVariationData(_SquareModel):
+    """`item_variation_data`: the variation's name, the seller's own SKU text and its price."""
+
+    item_id: str = ""
+    name: str = ""
+    # Free text the seller typed (often a barcode); posgate's SKUs come from the mappings.
+    sku: str = ""
+    price_money: SquareMoney | None = None
+
+
+class CatalogItemVariation(_SquareModel):
+    """An ITEM_VARIATION nested in an item: what is sold and stocked (the id SKU mappings name)."""
+
+    id: str = Field(min_length=1)
+    is_deleted: bool = False
+    item_variation_data: CatalogItemVariationData = Field(default_factory=CatalogItemVariationData)
+
+
+class CatalogItemData(_SquareModel):
+    """`item_data` of an ITEM."""
+
+    name: str = ""
+    description: str = ""
+    description_plaintext: str = ""
+    variations: list[CatalogItemVariation] = Field(default_factory=list)
+
+
+class CatalogObject(_SquareModel):
+    """A `CatalogObject` as SearchCatalogObjects returns it; posgate reads ITEMs only."""
+
+    type: str = Field(min_length=1)
+    id: str = Field(min_length=1)
+    updated_at: AwareDatetime | None = None
+    version: int = 0
+    is_deleted: bool = False
+    present_at_all_locations: bool = True
+    item_data: CatalogItemData | None = None
+
+
+class SearchCatalogObjectsResponse(_SquareModel):
+    """One SearchCatalogObjects page: `{"objects": [...], "cursor": "..."}` (no cursor: the last)."""
+
+    objects: list[CatalogObject] = Field(default_factory=list)
+    cursor: str = ""

@@ -1,41 +1,38 @@
 """Square orders completed from a fake Square Orders API, on SQLite and PostgreSQL.
 
 A signed `order.created` runs through the pipeline into `awaiting_fetch`; the order fetcher
-reads the order from a local HTTP server answering like Square's RetrieveOrder.
+reads the order from a local HTTP server answering like Square's RetrieveOrder (`square_fake`).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from posgate.contracts import routing
 from posgate.gateway.adapters.square.orders_api import SquareOrdersClient
 from posgate.gateway.failures import replay
-from posgate.gateway.http.server import HttpServer
 from posgate.gateway.mappings import MappingEntry
 from posgate.gateway.order_fetch import OrderFetcher
 from posgate.gateway.pipeline import ingest
-from posgate.gateway.tables import CommandState, MappingKind, commands, failures
+from posgate.gateway.tables import CommandState, MappingKind
 from tests.integration.gateway.conftest import load_mappings
+from tests.integration.gateway.square_fake import (
+    Clock,
+    command_row,
+    failure_rows,
+    fake_square,
+    retried_after_backoff,
+)
 from tests.unit.gateway.adapters.square.cases import CASES, LOCATION, MERCHANT, NOW, SECRET, VARIATION
 
 TOKEN = "EAAAl-sq-merchant-token-do-not-log"
 ORDER_ID = "eA3vssLHKJrv9H0IdJCM3gNqfdcZY"
 TENANT = "tenant-cafe"
-ORDER = json.loads((Path(CASES.fixtures) / "retrieve_order_response.json").read_text())
 NOT_FOUND = {"errors": [{"category": "INVALID_REQUEST_ERROR", "code": "NOT_FOUND", "detail": "no order"}]}
 WITHOUT_SKUS = [
     MappingEntry("square", MERCHANT, MappingKind.TENANT, "", TENANT),
@@ -44,37 +41,7 @@ WITHOUT_SKUS = [
 SKU = MappingEntry("square", MERCHANT, MappingKind.SKU, VARIATION, "SKU-LATTE")
 
 
-@dataclass
-class FakeSquare:
-    """RetrieveOrder: answers queued (status, body) pairs, then the recorded order; keeps headers."""
-
-    answers: list[tuple[int, object]] = field(default_factory=list)
-    seen: list[dict[str, str]] = field(default_factory=list)
-
-    async def retrieve(self, request: Request) -> JSONResponse:
-        self.seen.append({**request.headers, "path": request.url.path})
-        status, body = self.answers.pop(0) if self.answers else (200, ORDER)
-        return JSONResponse(body, status_code=status)
-
-
-@dataclass
-class Clock:
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-async def square() -> AsyncIterator[tuple[FakeSquare, str]]:
-    fake = FakeSquare()
-    app = Starlette(routes=[Route("/v2/orders/{order_id}", fake.retrieve)])
-    server = HttpServer(app, "127.0.0.1", 0, grace_s=0)
-    await server.start()
-    try:
-        yield fake, f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.stop()
+square = pytest.fixture(fake_square, name="square")
 
 
 @pytest.fixture
@@ -93,16 +60,6 @@ async def order_created(sessions, entries=(*WITHOUT_SKUS, SKU)) -> int:
     assert result.outcome == "accepted"
     [command_id] = result.command_ids
     return command_id
-
-
-async def command_row(sessions, command_id: int):
-    async with sessions() as session:
-        return (await session.execute(select(commands).where(commands.c.id == command_id))).one()
-
-
-async def failure_rows(sessions) -> list:
-    async with sessions() as session:
-        return list((await session.execute(select(failures).order_by(failures.c.id))).all())
 
 
 def order_of(row) -> routing.pb.SubmitOrderRequest:
@@ -138,16 +95,7 @@ async def test_square_unavailable_is_retried_with_backoff(sessions, square, clie
     fetcher = OrderFetcher(sessions, client, clock=clock)
     command_id = await order_created(sessions)
 
-    assert await fetcher.fetch_due() == 1
-    row = await command_row(sessions, command_id)
-    assert (row.state, row.attempts) == (CommandState.AWAITING_FETCH, 1)
-    assert "HTTP 503 SERVICE_UNAVAILABLE" in row.last_error
-    assert await fetcher.fetch_due() == 0  # backing off
-
-    clock.now += timedelta(minutes=5)
-    assert await fetcher.fetch_due() == 1
-    row = await command_row(sessions, command_id)
-    assert (row.state, row.attempts, row.last_error) == (CommandState.AWAITING_SERVICE, 2, None)
+    row = await retried_after_backoff(sessions, fetcher, clock, command_id, "HTTP 503 SERVICE_UNAVAILABLE")
     assert len(fake.seen) == 2
     assert len(order_of(row).order.lines) == 2
 

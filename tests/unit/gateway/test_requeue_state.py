@@ -1,10 +1,12 @@
-"""Replaying a command's failure fetches a Square order again only when the fetch had failed."""
+"""Replaying a command's failure fetches a Square order or catalog again only when the fetch had failed."""
 
 from __future__ import annotations
 
 import pytest
 
-from posgate.gateway.order_fetch import EXHAUSTED, requeue_state
+from posgate.gateway.catalog_fetch import CatalogItems
+from posgate.gateway.command_fetch import requeue_state
+from posgate.gateway.order_fetch import EXHAUSTED
 from posgate.gateway.tables import CommandState, FailureClass
 
 
@@ -13,6 +15,9 @@ from posgate.gateway.tables import CommandState, FailureClass
     [
         (FailureClass.PROCESSING, EXHAUSTED, "square", CommandState.AWAITING_FETCH),
         (FailureClass.PROCESSING, "square_token_missing", "square", CommandState.AWAITING_FETCH),
+        (FailureClass.PROCESSING, CatalogItems.exhausted, "square", CommandState.AWAITING_FETCH),
+        (FailureClass.PROCESSING, "square_catalog_fetch_refused", "square", CommandState.AWAITING_FETCH),
+        (FailureClass.PROCESSING, "square_catalog_fetch_invalid", "square", CommandState.AWAITING_FETCH),
         (FailureClass.MAPPING, "unmapped_sku", "square", CommandState.AWAITING_FETCH),
         # A dispatch refusal of a Square inventory command is sent again, not fetched.
         (FailureClass.PROCESSING, "dispatch_exhausted", "square", CommandState.PENDING),

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from posgate.contracts import common, inventory, orders, routing
-from posgate.gateway.adapters.base import MappingMissing, PayloadError, SignatureError
+from posgate.contracts import catalog, common, inventory, orders, routing
+from posgate.gateway.adapters.base import Fetch, MappingMissing, PayloadError, SignatureError
 from posgate.gateway.adapters.commands import canonical_order_id
 from posgate.gateway.adapters.square.models import CatalogVersionUpdated, RefundEvent, SquareEvent
 from tests.unit.gateway.adapters.square.cases import (
@@ -175,7 +175,7 @@ def test_a_created_order_is_submitted_to_its_store_and_flagged_as_without_lines(
     assert order.created_at.ToJsonString() == "2024-05-14T18:35:21.296Z"
     assert request.meta.source.entity_version == "1"
     assert command.warnings == ("order_lines_not_in_webhook",)
-    assert command.fetch_lines  # stored awaiting_fetch: the order fetcher adds the lines
+    assert command.fetch == Fetch.ORDER_LINES  # stored awaiting_fetch: the fetcher adds the lines
 
 
 def test_a_canceled_order_is_cancelled_by_the_id_its_submit_used() -> None:
@@ -207,6 +207,50 @@ def test_a_draft_order_is_not_submitted() -> None:
     assert ADAPTER.to_canonical_commands(event, MAPPING) == []
 
 
+# --- catalog.version.updated -----------------------------------------------------------------
+
+
+def catalog_version(event_id: str, updated_at: str = "2024-05-14T17:51:27.000Z"):
+    document = json.loads(CASES.body("catalog_version_updated.json"))
+    document["event_id"] = event_id
+    document["data"]["object"]["catalog_version"]["updated_at"] = updated_at
+    (command,) = ADAPTER.to_canonical_commands(ADAPTER.parse(signed(json.dumps(document).encode())), MAPPING)
+    return command
+
+
+def test_a_catalog_version_becomes_an_upsert_without_items_to_fetch() -> None:
+    event = ADAPTER.parse(CASES.delivery("catalog_version_updated.json"))
+    assert isinstance(event.model, SquareEvent)
+    assert isinstance(event.model.payload, CatalogVersionUpdated)
+    assert event.identity.entity_version == "2024-05-14T17:51:27+00:00"
+
+    (command,) = ADAPTER.to_canonical_commands(event, MAPPING)
+
+    assert command.target == "posgate.catalog.v1.CatalogService/UpsertItems"
+    assert command.fetch == Fetch.CATALOG_ITEMS  # stored awaiting_fetch: the fetcher adds the items
+    request = command.message
+    assert isinstance(request, catalog.pb.UpsertItemsRequest)
+    assert not request.items
+    assert (command.tenant_id, command.store_id) == ("tenant-cafe", "")
+    source = request.meta.source
+    assert (source.provider, source.tenant_id, source.merchant_id) == ("square", "tenant-cafe", MERCHANT)
+    assert source.entity_version == "2024-05-14T17:51:27+00:00"
+    assert source.provider_event_id == "9e1cb1a8-8f2b-4f1b-bb7b-2c2c3a9ee2f5"
+    assert request.meta.idempotency_key == command.idempotency_key
+
+
+def test_a_catalog_version_is_keyed_by_merchant_and_version_not_by_event() -> None:
+    first = catalog_version("event-1")
+    assert catalog_version("event-2").idempotency_key == first.idempotency_key
+    assert catalog_version("event-3", "2024-05-14T17:59:00.000Z").idempotency_key != first.idempotency_key
+
+
+def test_a_catalog_version_of_an_unmapped_merchant_is_a_mapping_failure() -> None:
+    with pytest.raises(MappingMissing) as caught:
+        commands_of("catalog_version_updated.json", MAPPING.without("tenant", MERCHANT))
+    assert caught.value.reason == "unmapped_merchant"
+
+
 # --- accepted, nothing to do -----------------------------------------------------------------
 
 
@@ -217,14 +261,6 @@ def test_a_completed_refund_is_recorded_without_commands() -> None:
     assert event.model.payload.refund.status == "COMPLETED"
     assert event.model.payload.refund.amount_money.amount == 1000
     assert event.identity.entity_version == "10"
-    assert ADAPTER.to_canonical_commands(event, MAPPING) == []
-
-
-def test_a_catalog_version_is_recorded_without_commands() -> None:
-    event = ADAPTER.parse(CASES.delivery("catalog_version_updated.json"))
-    assert isinstance(event.model, SquareEvent)
-    assert isinstance(event.model.payload, CatalogVersionUpdated)
-    assert event.identity.entity_version == "2024-05-14T17:51:27+00:00"
     assert ADAPTER.to_canonical_commands(event, MAPPING) == []
 
 

@@ -1,0 +1,280 @@
+"""Square catalog versions completed from a fake Square Catalog API, on SQLite and PostgreSQL.
+
+A signed `catalog.version.updated` runs through the pipeline into `awaiting_fetch`; the
+fetcher pages through a local HTTP server answering like Square's SearchCatalogObjects
+(`square_fake`) and stores the changed items in the command's UpsertItems.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import SecretStr
+
+from posgate.contracts import catalog, routing
+from posgate.gateway.adapters.square.catalog_api import SquareCatalogClient
+from posgate.gateway.adapters.square.orders_api import SquareOrdersClient
+from posgate.gateway.catalog_fetch import CatalogItems
+from posgate.gateway.command_fetch import CommandFetcher
+from posgate.gateway.failures import replay
+from posgate.gateway.mapping_policies import PolicyEntry, set_policy
+from posgate.gateway.mappings import MappingEntry, list_mappings
+from posgate.gateway.order_fetch import OrderLines
+from posgate.gateway.pipeline import ingest
+from posgate.gateway.tables import CommandState, MappingKind, UnmappedSkuPolicy, commands
+from tests.integration.gateway.conftest import count, load_mappings
+from tests.integration.gateway.square_fake import (
+    Clock,
+    command_row,
+    failure_rows,
+    fake_square,
+    retried_after_backoff,
+)
+from tests.unit.gateway.adapters.square.cases import CASES, LOCATION, MERCHANT, NOW, SECRET
+from tests.unit.gateway.adapters.square.catalog_cases import CURSOR, LATTE_LARGE, LATTE_SMALL, SKUS
+
+TOKEN = "EAAAl-sq-catalog-token-do-not-log"
+TENANT = "tenant-cafe"
+VERSION = "2024-05-14T17:51:27.000Z"
+MERCHANT_ONLY = [
+    MappingEntry("square", MERCHANT, MappingKind.TENANT, "", TENANT),
+    MappingEntry("square", MERCHANT, MappingKind.STORE, LOCATION, "store-cafe-1"),
+]
+ITEMS = [MappingEntry("square", MERCHANT, MappingKind.SKU, vendor, sku) for vendor, sku in SKUS.items()]
+WITHOUT_SMALL = [entry for entry in ITEMS if entry.vendor_id != LATTE_SMALL]
+
+
+square = pytest.fixture(fake_square, name="square")
+
+
+@pytest.fixture
+async def client(square) -> AsyncIterator[SquareCatalogClient]:
+    catalog_api = SquareCatalogClient(square[1], {MERCHANT: SecretStr(TOKEN)})
+    yield catalog_api
+    await catalog_api.close()
+
+
+def fetcher(sessions, client, **options) -> CommandFetcher:
+    return CommandFetcher(sessions, [CatalogItems(client)], **options)
+
+
+def notification(event_id: str = "", updated_at: str = VERSION):
+    """The recorded webhook, or one under another event id or for another catalog version."""
+    document = json.loads(CASES.body("catalog_version_updated.json"))
+    document["event_id"] = event_id or document["event_id"]
+    document["data"]["object"]["catalog_version"]["updated_at"] = updated_at
+    return CASES.request(json.dumps(document).encode())
+
+
+async def catalog_updated(sessions, entries=(*MERCHANT_ONLY, *ITEMS), request=None) -> int:
+    """Map the merchant, then ingest the signed webhook; the id of its UpsertItems."""
+    await load_mappings(sessions, list(entries))
+    result = await ingest(sessions, request or notification(), (SECRET,), NOW, tenant=TENANT)
+    assert result.outcome == "accepted"
+    [command_id] = result.command_ids
+    return command_id
+
+
+def upsert_of(row) -> catalog.pb.UpsertItemsRequest:
+    return catalog.pb.UpsertItemsRequest.FromString(bytes(row.body))
+
+
+def variant_skus(row) -> list[list[str]]:
+    return [[variant.sku for variant in item.variants] for item in upsert_of(row).items]
+
+
+async def test_a_catalog_webhook_waits_for_its_items_and_gets_them_page_by_page(
+    sessions, square, client
+) -> None:
+    fake, _ = square
+    command_id = await catalog_updated(sessions)
+    row = await command_row(sessions, command_id)
+    assert row.state == CommandState.AWAITING_FETCH
+    assert row.target == "posgate.catalog.v1.CatalogService/UpsertItems"
+
+    assert await fetcher(sessions, client).fetch_due() == 1
+
+    row = await command_row(sessions, command_id)
+    assert (row.state, row.last_error) == (CommandState.AWAITING_SERVICE, None)
+    request = upsert_of(row)
+    assert [(item.sku, item.name, item.active) for item in request.items] == [
+        ("LATTE", "Latte", True),
+        ("BEANS", "House espresso beans", True),
+    ]
+    assert variant_skus(row) == [["SKU-LATTE", "SKU-LATTE-S"], ["SKU-BEANS-250"]]
+    assert [variant.variant_id for variant in request.items[0].variants] == [LATTE_LARGE, LATTE_SMALL]
+    assert {item.tenant_id for item in request.items} == {TENANT}
+    assert request.meta.idempotency_key == row.idempotency_key
+    # The merchant's first catalog version: begin a little before it; then follow the cursor.
+    first, second = fake.searches
+    assert first == {
+        "object_types": ["ITEM"],
+        "include_related_objects": False,
+        "include_deleted_objects": True,
+        "begin_time": "2024-05-14T17:46:27.000Z",
+    }
+    assert second == {**first, "cursor": CURSOR}
+    for call in fake.seen:
+        assert call["path"] == "/v2/catalog/search"
+        assert call["authorization"] == f"Bearer {TOKEN}"
+        assert call["content-type"] == "application/json"
+        assert call["square-version"]
+    assert await failure_rows(sessions) == []
+
+
+async def test_the_next_version_is_fetched_from_the_version_before(sessions, square, client) -> None:
+    fake, _ = square
+    await catalog_updated(sessions)
+    await fetcher(sessions, client).fetch_due()
+    later = notification("b1a4e3c6-0d7e-4f55-9a2e-2f1f0c3d5e77", "2024-05-14T18:20:00.000Z")
+    fake.searches.clear()
+
+    command_id = await catalog_updated(sessions, request=later)
+    await fetcher(sessions, client).fetch_due()
+
+    assert (await command_row(sessions, command_id)).state == CommandState.AWAITING_SERVICE
+    assert [search["begin_time"] for search in fake.searches] == [VERSION, VERSION]
+
+
+async def test_a_repeated_webhook_is_one_command(sessions, square, client) -> None:
+    command_id = await catalog_updated(sessions)
+
+    again = await ingest(sessions, notification(), (SECRET,), NOW, tenant=TENANT)
+    other_event = notification("7c0d2e55-1f3a-4b8e-8d61-5a9e0b7c2f10")
+    renotified = await ingest(sessions, other_event, (SECRET,), NOW, tenant=TENANT)
+
+    assert again.outcome == "duplicate"
+    assert (renotified.outcome, renotified.command_ids, renotified.new_command_ids) == (
+        "accepted",
+        (command_id,),
+        (),
+    )
+    assert await count(sessions, commands) == 1
+
+
+async def test_an_unmapped_variation_is_a_mapping_failure_and_its_replay_fetches_again(
+    sessions, square, client
+) -> None:
+    command_id = await catalog_updated(sessions, (*MERCHANT_ONLY, *WITHOUT_SMALL))
+
+    await fetcher(sessions, client).fetch_due()
+
+    row = await command_row(sessions, command_id)
+    assert row.state == CommandState.DEAD
+    assert not upsert_of(row).items
+    [failure] = await failure_rows(sessions)
+    assert (failure.failure_class, failure.reason) == ("mapping", "unmapped_sku")
+    assert failure.command_id == command_id
+    assert LATTE_SMALL in failure.detail
+
+    await load_mappings(sessions, [MappingEntry("square", MERCHANT, MappingKind.SKU, LATTE_SMALL, "SMALL")])
+    [result] = await replay(sessions, [failure.id], datetime.now(UTC))
+    assert result.outcome == "requeued"
+    assert (await command_row(sessions, command_id)).state == CommandState.AWAITING_FETCH
+
+    assert await fetcher(sessions, client).fetch_due() == 1
+    row = await command_row(sessions, command_id)
+    assert row.state == CommandState.AWAITING_SERVICE
+    assert variant_skus(row) == [["SKU-LATTE", "SMALL"], ["SKU-BEANS-250"]]
+    [resolved] = await failure_rows(sessions)
+    assert resolved.resolved
+
+
+async def test_under_the_create_policy_an_unmapped_variation_maps_to_itself(sessions, square, client) -> None:
+    async with sessions() as session:
+        await set_policy(session, PolicyEntry("square", MERCHANT, UnmappedSkuPolicy.CREATE), NOW)
+        await session.commit()
+    command_id = await catalog_updated(sessions, (*MERCHANT_ONLY, *WITHOUT_SMALL))
+
+    await fetcher(sessions, client).fetch_due()
+
+    assert variant_skus(await command_row(sessions, command_id))[0] == ["SKU-LATTE", LATTE_SMALL]
+    async with sessions() as session:
+        created = await list_mappings(session, "square", MERCHANT, MappingKind.SKU)
+    assert {(entry.vendor_id, entry.canonical_id) for entry in created} >= {(LATTE_SMALL, LATTE_SMALL)}
+    assert await failure_rows(sessions) == []
+
+
+async def test_a_merchant_without_token_is_dead_and_replayable(sessions, square) -> None:
+    fake, base = square
+    command_id = await catalog_updated(sessions)
+    without = SquareCatalogClient(base, {})
+    try:
+        await fetcher(sessions, without).fetch_due()
+    finally:
+        await without.close()
+
+    assert (await command_row(sessions, command_id)).state == CommandState.DEAD
+    [failure] = await failure_rows(sessions)
+    assert (failure.failure_class, failure.reason) == ("processing", "square_token_missing")
+    assert (failure.provider, failure.tenant_id) == ("square", TENANT)
+    assert fake.seen == []
+
+    [result] = await replay(sessions, [failure.id], datetime.now(UTC))
+    assert result.outcome == "requeued"
+    assert (await command_row(sessions, command_id)).state == CommandState.AWAITING_FETCH
+
+
+async def test_rate_limited_is_retried_after_a_backoff(sessions, square, client) -> None:
+    fake, _ = square
+    fake.answers.append((429, {"errors": [{"category": "RATE_LIMIT_ERROR", "code": "RATE_LIMITED"}]}))
+    clock = Clock()
+    catalog_fetcher = fetcher(sessions, client, clock=clock)
+    command_id = await catalog_updated(sessions)
+
+    row = await retried_after_backoff(sessions, catalog_fetcher, clock, command_id, "HTTP 429 RATE_LIMITED")
+    assert len(fake.searches) == 3  # the refused page, then both pages
+    assert variant_skus(row) == [["SKU-LATTE", "SKU-LATTE-S"], ["SKU-BEANS-250"]]
+
+
+async def test_retries_end_in_the_dead_letter_store(sessions, square, client) -> None:
+    fake, _ = square
+    fake.answers.append((503, {}))
+
+    command_id = await catalog_updated(sessions)
+    await fetcher(sessions, client, max_attempts=1).fetch_due()
+
+    assert (await command_row(sessions, command_id)).state == CommandState.DEAD
+    [failure] = await failure_rows(sessions)
+    assert (failure.failure_class, failure.reason) == ("processing", "square_catalog_fetch_exhausted")
+
+
+async def test_a_refusal_is_dead_at_once_and_names_no_token(sessions, square, client, caplog) -> None:
+    fake, _ = square
+    fake.answers.append((403, {"errors": [{"code": "INSUFFICIENT_SCOPES", "detail": TOKEN}]}))
+    caplog.set_level(logging.DEBUG)
+    command_id = await catalog_updated(sessions)
+
+    await fetcher(sessions, client).fetch_due()
+
+    row = await command_row(sessions, command_id)
+    [failure] = await failure_rows(sessions)
+    assert (row.state, failure.reason) == (CommandState.DEAD, "square_catalog_fetch_refused")
+    assert "HTTP 403 INSUFFICIENT_SCOPES" in failure.detail
+    assert caplog.records
+    for text in (caplog.text, failure.detail, row.last_error):
+        assert TOKEN not in text
+
+
+async def test_one_fetcher_completes_orders_and_catalogs(sessions, square, client) -> None:
+    _, base = square
+    catalog_id = await catalog_updated(sessions)
+    order_created = CASES.request(CASES.body("order_created.json"))
+    order = await ingest(sessions, order_created, (SECRET,), NOW, tenant=TENANT)
+    [order_id] = order.command_ids
+    orders_api = SquareOrdersClient(base, {MERCHANT: SecretStr(TOKEN)})
+    try:
+        both = CommandFetcher(sessions, [OrderLines(orders_api), CatalogItems(client)])
+        assert await both.fetch_due() == 2
+    finally:
+        await orders_api.close()
+
+    for command_id in (catalog_id, order_id):
+        assert (await command_row(sessions, command_id)).state == CommandState.AWAITING_SERVICE
+    assert variant_skus(await command_row(sessions, catalog_id))[1] == ["SKU-BEANS-250"]
+    submit = routing.pb.SubmitOrderRequest.FromString(bytes((await command_row(sessions, order_id)).body))
+    assert [line.sku for line in submit.order.lines] == ["SKU-LATTE", ""]

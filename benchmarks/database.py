@@ -90,3 +90,16 @@ async def commits(server: Server, database_url: str) -> int:
         return int(count or 0)
     finally:
         await connection.close()
+
+
+async def analyze(server: Server, database_url: str) -> None:
+    """Refresh the planner's statistics of every table, as autovacuum does in a database in service.
+
+    A fresh bench database fills faster than autovacuum looks (once a minute): without this,
+    plans cached while its tables were nearly empty (sequential scans) stay in use.
+    """
+    connection = await server.connect(make_url(database_url).database or "")
+    try:
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()

@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import grpc
@@ -173,11 +174,19 @@ async def accepted(pg: database.Server, database_url: str) -> int:
 
 
 async def wrk_phase(
-    server: Server, setup: Setup, plan: Plan, secret: str, label: str, *, counter: Counter | None = None
+    server: Server,
+    setup: Setup,
+    plan: Plan,
+    secret: str,
+    label: str,
+    *,
+    counter: Counter | None = None,
+    after_warmup: Callable[[], Awaitable[None]] | None = None,
 ) -> WrkPhase:
     """A warm-up wrk run, then the measured one; each with fresh, never-sent deliveries.
 
-    `counter` (accepted deliveries, database commits) is read around the measured run only.
+    `counter` (accepted deliveries, database commits) is read around the measured run only;
+    `after_warmup` runs between the two.
     """
     runs = []
     counted: tuple[int, int] = (0, 0)
@@ -193,6 +202,8 @@ async def wrk_phase(
         )
         runs.append(WrkPhase(result, meter.stop()))
         path.unlink()
+        if name == "warm" and after_warmup is not None:
+            await after_warmup()
     if counter is not None:
         accepted_now, commits_now = await counter()
         runs[-1].accepted = accepted_now - counted[0]
@@ -266,7 +277,16 @@ async def run(setup: Setup, plan: Plan) -> Results:
             async def counter() -> tuple[int, int]:
                 return await accepted(setup.pg, url), await database.commits(setup.pg, url)
 
-            gateway_phase = await wrk_phase(gateway, setup, plan, secret, "gw", counter=counter)
+            # Measured on tables with statistics, as in a database in service (`database.analyze`).
+            gateway_phase = await wrk_phase(
+                gateway,
+                setup,
+                plan,
+                secret,
+                "gw",
+                counter=counter,
+                after_warmup=partial(database.analyze, setup.pg, url),
+            )
             half_rate = max(1.0, round(gateway_phase.wrk.per_s / 2))
             half = await rate_phase(gateway, secret, half_rate, plan.duration_s, "half")
         print(f"bare ASGI at {half_rate:,.0f}/s ...", flush=True)

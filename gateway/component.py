@@ -22,6 +22,7 @@ from posgate.components import Component, Dependencies
 from posgate.contracts import inventory
 from posgate.gateway import mappings
 from posgate.gateway.adapters.registry import ADAPTERS
+from posgate.gateway.adapters.square.api import SquareApi
 from posgate.gateway.adapters.square.catalog_api import SquareCatalogClient
 from posgate.gateway.adapters.square.orders_api import SquareOrdersClient
 from posgate.gateway.catalog_fetch import CatalogItems
@@ -75,15 +76,7 @@ def component(deps: Dependencies) -> Component:
     )
     policy = RetentionPolicy.from_seconds(settings.gateway_retention_s, settings.gateway_audit_retention_s)
     pruner = GatewayPruner(deps.sessions, policy, interval_s=settings.gateway_prune_interval_s)
-    square_orders = SquareOrdersClient(settings.square_api_base, settings.square_access_tokens)
-    square_catalog = SquareCatalogClient(settings.square_api_base, settings.square_access_tokens)
-    fetcher = CommandFetcher(
-        deps.sessions,
-        [OrderLines(square_orders), CatalogItems(square_catalog)],
-        max_attempts=settings.square_fetch_max_attempts,
-        # A catalog fetch may take several pages, each up to the client's 10 s timeout.
-        lease=FETCH_LEASE,
-    )
+    fetcher, square_clients = _square_fetcher(deps)
     tasks: list[asyncio.Task[None]] = []
 
     async def start() -> None:
@@ -105,12 +98,27 @@ def component(deps: Dependencies) -> Component:
         await asyncio.gather(*tasks)
         await pruner.stop()
         await fetcher.stop()
-        await square_orders.close()
-        await square_catalog.close()
+        for square in square_clients:
+            await square.close()
         await client.close()
 
     spec = ComponentSpec(name="gateway", registrations=[], service_names=[], probes=deps.probes())
     return Component(spec, start, stop)
+
+
+def _square_fetcher(deps: Dependencies) -> tuple[CommandFetcher, list[SquareApi]]:
+    """The fetcher completing Square orders and catalog versions, and the clients it calls."""
+    settings = deps.settings
+    orders = SquareOrdersClient(settings.square_api_base, settings.square_access_tokens)
+    catalog = SquareCatalogClient(settings.square_api_base, settings.square_access_tokens)
+    fetcher = CommandFetcher(
+        deps.sessions,
+        [OrderLines(orders), CatalogItems(catalog)],
+        max_attempts=settings.square_fetch_max_attempts,
+        # A catalog fetch may take several pages, each up to the client's 10 s timeout.
+        lease=FETCH_LEASE,
+    )
+    return fetcher, [orders, catalog]
 
 
 async def _use_dev_credential(deps: Dependencies) -> None:

@@ -1,55 +1,16 @@
-"""Bulk writes: one statement per table and batch, built once, whatever the batch size.
+"""The inventory ledger's bulk writes (`posgate.db.bulk`): one statement per table and batch.
 
-On PostgreSQL `INSERT ... SELECT * FROM unnest(:a, :b, ...)` binds each column as one array:
-one SQL text (one prepared statement, one round trip), no per-row parameter processing in
-SQLAlchemy, the arrays encoded by asyncpg. A function scan returns the array elements in
-order, so an upsert locks its rows in the order given (see `journal`). SQLite (`posgate dev`)
-takes the same rows through the equivalent SQLAlchemy statement, one parameter set per row.
+An upsert of stock locks its rows in the order given (see `journal`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, cast
-
-from sqlalchemy import Boolean, Column, DateTime, Executable, Integer, Table, TextClause, text
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from posgate.services.inventory.sql import is_postgres
+from posgate.db.bulk import Arrays, Statement, unnest_insert, write
 from posgate.services.inventory.tables import changes, movements, stock, store_sequences
 
-Arrays = Mapping[str, Sequence[object]]
-"""Column name -> one value per row."""
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One bulk write: the PostgreSQL `unnest` form and the plain form for other backends."""
-
-    postgres: TextClause
-    other: Executable
-
-
-def _array_type(column: Column[Any]) -> str:
-    if isinstance(column.type, DateTime) or isinstance(getattr(column.type, "impl", None), DateTime):
-        return "timestamptz[]"
-    if isinstance(column.type, Boolean):
-        return "boolean[]"
-    if isinstance(column.type, Integer):
-        return "bigint[]"
-    return "text[]"
-
-
-def unnest_insert(table: Table, columns: Sequence[str], suffix: str = "") -> TextClause:
-    """`INSERT INTO table (columns) SELECT * FROM unnest(...) <suffix>`, one array per column."""
-    arrays = ", ".join(f"CAST(:{name} AS {_array_type(table.c[name])})" for name in columns)
-    names = ", ".join(columns)
-    # Table and column names come from our own table definitions, never from input.
-    return text(f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) {suffix}")  # noqa: S608
-
+__all__ = ["Arrays", "Statement", "write"]
 
 INSERT_CHANGES = Statement(unnest_insert(changes, [c.name for c in changes.c]), sqlite.insert(changes))
 
@@ -100,16 +61,3 @@ ADD_TO_STOCK = Statement(
         },
     ).returning(*stock.c),
 )
-
-
-async def write(session: AsyncSession, statement: Statement, arrays: Arrays) -> Sequence[Sequence[Any]]:
-    """Write the rows given column-wise; return the rows the statement returned (if any)."""
-    if is_postgres(session):
-        result = await session.execute(statement.postgres, dict(arrays))
-    else:
-        names = list(arrays)
-        rows = [dict(zip(names, values, strict=True)) for values in zip(*arrays.values(), strict=True)]
-        if not rows:
-            return []
-        result = await session.execute(statement.other, rows)
-    return result.all() if cast(CursorResult[Any], result).returns_rows else []

@@ -12,11 +12,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from posgate.contracts import inventory
+from posgate.db import bulk
+from posgate.gateway import ingest_sql
 from posgate.gateway.adapters.base import CanonicalCommand
 from posgate.gateway.claims import Claimed
 from posgate.gateway.dedupe import first_delivery, storable_headers
@@ -27,7 +28,6 @@ from posgate.gateway.tables import (
     CommandState,
     Outcome,
     commands,
-    dedupe_keys,
     raw_payloads,
 )
 
@@ -67,14 +67,7 @@ async def first_deliveries(
     session: AsyncSession, slots: Iterable[tuple[str, str] | None]
 ) -> dict[tuple[str, str], int]:
     """The stored delivery that claimed each (provider, key) first, for those claimed."""
-    wanted = sorted({slot for slot in slots if slot is not None})
-    if not wanted:
-        return {}
-    query = select(dedupe_keys.c.provider, dedupe_keys.c.dedupe_key, dedupe_keys.c.raw_payload_id).where(
-        tuple_(dedupe_keys.c.provider, dedupe_keys.c.dedupe_key).in_(wanted)
-    )
-    rows = (await session.execute(query)).all()
-    return {(row.provider, row.dedupe_key): int(row.raw_payload_id) for row in rows}
+    return await ingest_sql.first_deliveries(session, sorted({slot for slot in slots if slot is not None}))
 
 
 def _outcome_values(verdict: Verdict) -> dict[str, Any]:
@@ -115,10 +108,9 @@ async def _store_raw(session: AsyncSession, verdicts: Sequence[Verdict]) -> None
                 **_outcome_values(verdict),
             }
         )
-    statement = insert(raw_payloads).returning(raw_payloads.c.id, sort_by_parameter_order=True)
-    ids = (await session.execute(statement, rows)).scalars().all()
-    for verdict, raw_id in zip(new, ids, strict=True):
-        verdict.raw_id = int(raw_id)
+    returned = await bulk.write(session, ingest_sql.INSERT_RAW, ingest_sql.raw_arrays(session, rows))
+    for verdict, raw_id in zip(new, sorted(int(row[0]) for row in returned), strict=True):
+        verdict.raw_id = raw_id
 
 
 async def _claim(session: AsyncSession, accepted: Sequence[Verdict]) -> list[Verdict]:
@@ -138,15 +130,10 @@ async def _claim(session: AsyncSession, accepted: Sequence[Verdict]) -> list[Ver
     # they wait for each other instead of deadlocking. ON CONFLICT waits for a concurrent
     # inserter of the same key and then does nothing.
     rows.sort(key=lambda row: (row["provider"], row["dedupe_key"]))
-    statement = (
-        _dialect(session)
-        .insert(dedupe_keys)
-        .on_conflict_do_nothing(index_elements=["provider", "dedupe_key"])
+    returned = await bulk.write(
+        session, ingest_sql.CLAIM_KEYS, ingest_sql.columns(rows, ingest_sql.CLAIM_COLUMNS)
     )
-    returned = await session.execute(
-        statement.returning(dedupe_keys.c.provider, dedupe_keys.c.dedupe_key), rows
-    )
-    claimed = {(row.provider, row.dedupe_key) for row in returned}
+    claimed = {(str(row[0]), str(row[1])) for row in returned}
     # A replay (no de-duplication) runs again on purpose even though its key was claimed before.
     return [v for v in accepted if v.delivery.deduplicate and v.delivery.dedupe_slot not in claimed]
 
@@ -160,9 +147,10 @@ async def _write_commands(
     if not rows:
         return
     rows.sort(key=lambda row: str(row["idempotency_key"]))  # one lock order, as for claims
-    statement = _dialect(session).insert(commands).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    returned = await session.execute(statement.returning(commands.c.id, commands.c.idempotency_key), rows)
-    created = {row.idempotency_key: int(row.id) for row in returned}
+    returned = await bulk.write(
+        session, ingest_sql.INSERT_COMMANDS, ingest_sql.columns(rows, ingest_sql.COMMAND_COLUMNS)
+    )
+    created = {str(row[1]): int(row[0]) for row in returned}
     existing = await _existing_commands(session, {row["idempotency_key"] for row in rows} - created.keys())
     claimed_here: set[str] = set()
     for verdict in accepted:
@@ -242,7 +230,3 @@ async def _existing_commands(session: AsyncSession, keys: set[str]) -> dict[str,
 
 async def _set_raw(session: AsyncSession, raw_id: int, **values: object) -> None:
     await session.execute(update(raw_payloads).where(raw_payloads.c.id == raw_id).values(**values))
-
-
-def _dialect(session: AsyncSession) -> Any:
-    return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite

@@ -1,0 +1,108 @@
+"""The ingest batch's statements (`posgate.db.bulk`): one per table, whatever the batch size.
+
+On PostgreSQL each binds its columns as arrays: one prepared statement with a cached plan for
+every batch, where multi-row `VALUES` lists and `IN` lists were a new statement for each batch
+size, planned afresh at every bind. SQLite takes the equivalent SQLAlchemy statements.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import select, text, tuple_
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from posgate.db.bulk import Arrays, Statement, is_postgres, unnest_insert
+from posgate.gateway.tables import commands, dedupe_keys, raw_payloads
+
+RAW_COLUMNS = (
+    "provider",
+    "topic",
+    "url",
+    "headers",
+    "body",
+    "received_at",
+    "signed_by_tenant",
+    "outcome",
+    "merchant_id",
+    "dedupe_key",
+    "tenant_id",
+    "store_id",
+)
+# Ids ascend in the order the rows were inserted, which is the order given.
+INSERT_RAW = Statement(
+    unnest_insert(raw_payloads, RAW_COLUMNS, "RETURNING id"),
+    sqlite.insert(raw_payloads).returning(raw_payloads.c.id, sort_by_parameter_order=True),
+)
+
+CLAIM_COLUMNS = ("provider", "dedupe_key", "raw_payload_id", "created_at")
+# ON CONFLICT waits for a concurrent inserter of the same key and then does nothing.
+CLAIM_KEYS = Statement(
+    unnest_insert(
+        dedupe_keys,
+        CLAIM_COLUMNS,
+        "ON CONFLICT (provider, dedupe_key) DO NOTHING RETURNING provider, dedupe_key",
+    ),
+    sqlite.insert(dedupe_keys)
+    .on_conflict_do_nothing(index_elements=["provider", "dedupe_key"])
+    .returning(dedupe_keys.c.provider, dedupe_keys.c.dedupe_key),
+)
+
+COMMAND_COLUMNS = (
+    "raw_payload_id",
+    "target",
+    "idempotency_key",
+    "tenant_id",
+    "store_id",
+    "body",
+    "state",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+)
+INSERT_COMMANDS = Statement(
+    unnest_insert(
+        commands, COMMAND_COLUMNS, "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key"
+    ),
+    sqlite.insert(commands)
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    .returning(commands.c.id, commands.c.idempotency_key),
+)
+
+_FIRST_DELIVERIES = text(
+    "SELECT d.provider, d.dedupe_key, d.raw_payload_id FROM gw_dedupe_keys AS d"
+    " JOIN unnest(CAST(:providers AS text[]), CAST(:keys AS text[])) AS wanted(provider, dedupe_key)"
+    " ON d.provider = wanted.provider AND d.dedupe_key = wanted.dedupe_key"
+)
+
+
+def columns(rows: Sequence[Mapping[str, object]], names: Sequence[str]) -> Arrays:
+    """`rows` column-wise, in the order of `names`."""
+    return {name: [row[name] for row in rows] for name in names}
+
+
+def raw_arrays(session: AsyncSession, rows: Sequence[Mapping[str, object]]) -> Arrays:
+    """Raw payload rows column-wise; on PostgreSQL the headers as JSON text (`json[]`)."""
+    arrays = dict(columns(rows, RAW_COLUMNS))
+    if is_postgres(session):
+        arrays["headers"] = [json.dumps(headers) for headers in arrays["headers"]]
+    return arrays
+
+
+async def first_deliveries(
+    session: AsyncSession, wanted: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], int]:
+    """The stored delivery that claimed each (provider, key) first, for those claimed."""
+    if not wanted:
+        return {}
+    if is_postgres(session):
+        parameters = {"providers": [p for p, _ in wanted], "keys": [k for _, k in wanted]}
+        rows = (await session.execute(_FIRST_DELIVERIES, parameters)).all()
+    else:
+        query = select(dedupe_keys.c.provider, dedupe_keys.c.dedupe_key, dedupe_keys.c.raw_payload_id).where(
+            tuple_(dedupe_keys.c.provider, dedupe_keys.c.dedupe_key).in_(wanted)
+        )
+        rows = (await session.execute(query)).all()
+    return {(row[0], row[1]): int(row[2]) for row in rows}

@@ -1,9 +1,10 @@
 """Stores a batch's verdicts: raw payloads, de-duplication claims, commands and failures.
 
-Each kind of row is written with one multi-row statement per batch, so a batch of deliveries
-costs about as many database round trips as one delivery did. A claim lost to a concurrent
-transaction turns its delivery into a duplicate after all; a command whose idempotency key is
-stored already is reused, not written twice.
+Each kind of row is written with one multi-row statement per batch
+(`posgate.gateway.ingest_sql`), so a batch of deliveries costs about as many database round
+trips as one delivery did. A claim lost to a concurrent transaction turns its delivery into a
+duplicate after all; a command whose idempotency key is stored already is reused, not written
+twice.
 """
 
 from __future__ import annotations

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from posgate.db.bulk import is_postgres
 from posgate.gateway.mapping_policies import EVERY_MERCHANT, policy_of
 from posgate.gateway.mappings import MappingSnapshot, snapshot
 from posgate.gateway.tables import mapping_versions
@@ -63,9 +64,21 @@ class MappingCache:
             self._entries.popitem(last=False)
 
 
+# On PostgreSQL one statement shape (and cached plan) for any number of merchants.
+_VERSIONS = text(
+    "SELECT v.provider, v.merchant_id, v.version FROM gw_mapping_versions AS v"
+    " JOIN unnest(CAST(:providers AS text[]), CAST(:merchants AS text[])) AS wanted(provider, merchant_id)"
+    " ON v.provider = wanted.provider AND v.merchant_id = wanted.merchant_id"
+)
+
+
 async def _versions(session: AsyncSession, merchants: list[Merchant]) -> dict[Merchant, int]:
-    query = select(
-        mapping_versions.c.provider, mapping_versions.c.merchant_id, mapping_versions.c.version
-    ).where(tuple_(mapping_versions.c.provider, mapping_versions.c.merchant_id).in_(merchants))
-    rows = (await session.execute(query)).all()
-    return {(row.provider, row.merchant_id): int(row.version) for row in rows}
+    if is_postgres(session):
+        parameters = {"providers": [p for p, _ in merchants], "merchants": [m for _, m in merchants]}
+        rows = (await session.execute(_VERSIONS, parameters)).all()
+    else:
+        query = select(
+            mapping_versions.c.provider, mapping_versions.c.merchant_id, mapping_versions.c.version
+        ).where(tuple_(mapping_versions.c.provider, mapping_versions.c.merchant_id).in_(merchants))
+        rows = (await session.execute(query)).all()
+    return {(row[0], row[1]): int(row[2]) for row in rows}

@@ -8,14 +8,14 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from posgate.db.bulk import is_postgres
+
+# Row locks (`FOR UPDATE`, `SKIP LOCKED`) exist on PostgreSQL only; callers ask `is_postgres`.
+__all__ = ["is_postgres", "upsert"]
+
 
 def upsert(session: AsyncSession, table: Table) -> Any:
     """An INSERT supporting `on_conflict_do_update/nothing` for the session's backend."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         return postgresql.insert(table)
     return sqlite.insert(table)
-
-
-def is_postgres(session: AsyncSession) -> bool:
-    """Whether row locks (`FOR UPDATE`, `SKIP LOCKED`) exist on this backend."""
-    return bool(session.get_bind().dialect.name == "postgresql")

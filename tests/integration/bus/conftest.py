@@ -163,10 +163,13 @@ async def rabbit(amqp_url: str, unique_name: str) -> AsyncIterator[Rabbit]:
     try:
         yield value
     finally:
-        channel = await connection.channel()
-        for name in value.consumers:
-            await channel.queue_delete(consumer_queue_name(settings, name))
-        await channel.queue_delete(dead_letter_queue_name(settings))
-        await channel.exchange_delete(settings.events_exchange)
-        await channel.exchange_delete(settings.dead_letter_exchange)
         await connection.close()
+        # A fresh connection: after a broker-restart test the robust one may still be
+        # reconnecting ("Connection was not opened").
+        async with await aio_pika.connect(amqp_url, timeout=30) as cleanup:
+            channel = await cleanup.channel()
+            for name in value.consumers:
+                await channel.queue_delete(consumer_queue_name(settings, name))
+            await channel.queue_delete(dead_letter_queue_name(settings))
+            await channel.exchange_delete(settings.events_exchange)
+            await channel.exchange_delete(settings.dead_letter_exchange)

@@ -14,7 +14,9 @@ from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from posgate.db import raw
 from posgate.db.bulk import Arrays, Statement, is_postgres, unnest_insert
+from posgate.db.raw import PositionalSql
 from posgate.gateway.tables import commands, dedupe_keys, raw_payloads
 
 RAW_COLUMNS = (
@@ -71,10 +73,12 @@ INSERT_COMMANDS = Statement(
     .returning(commands.c.id, commands.c.idempotency_key),
 )
 
-_FIRST_DELIVERIES = text(
-    "SELECT d.provider, d.dedupe_key, d.raw_payload_id FROM gw_dedupe_keys AS d"
-    " JOIN unnest(CAST(:providers AS text[]), CAST(:keys AS text[])) AS wanted(provider, dedupe_key)"
-    " ON d.provider = wanted.provider AND d.dedupe_key = wanted.dedupe_key"
+_FIRST_DELIVERIES = PositionalSql.of(
+    text(
+        "SELECT d.provider, d.dedupe_key, d.raw_payload_id FROM gw_dedupe_keys AS d"
+        " JOIN unnest(CAST(:providers AS text[]), CAST(:keys AS text[])) AS wanted(provider, dedupe_key)"
+        " ON d.provider = wanted.provider AND d.dedupe_key = wanted.dedupe_key"
+    )
 )
 
 
@@ -99,7 +103,7 @@ async def first_deliveries(
         return {}
     if is_postgres(session):
         parameters = {"providers": [p for p, _ in wanted], "keys": [k for _, k in wanted]}
-        rows = (await session.execute(_FIRST_DELIVERIES, parameters)).all()
+        rows = await raw.fetch(session, _FIRST_DELIVERIES, parameters)
     else:
         query = select(dedupe_keys.c.provider, dedupe_keys.c.dedupe_key, dedupe_keys.c.raw_payload_id).where(
             tuple_(dedupe_keys.c.provider, dedupe_keys.c.dedupe_key).in_(wanted)

@@ -14,7 +14,9 @@ from collections.abc import Iterable
 from sqlalchemy import select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from posgate.db import raw
 from posgate.db.bulk import is_postgres
+from posgate.db.raw import PositionalSql
 from posgate.gateway.mapping_policies import EVERY_MERCHANT, policy_of
 from posgate.gateway.mappings import MappingSnapshot, snapshot
 from posgate.gateway.tables import mapping_versions
@@ -65,17 +67,20 @@ class MappingCache:
 
 
 # On PostgreSQL one statement shape (and cached plan) for any number of merchants.
-_VERSIONS = text(
-    "SELECT v.provider, v.merchant_id, v.version FROM gw_mapping_versions AS v"
-    " JOIN unnest(CAST(:providers AS text[]), CAST(:merchants AS text[])) AS wanted(provider, merchant_id)"
-    " ON v.provider = wanted.provider AND v.merchant_id = wanted.merchant_id"
+_VERSIONS = PositionalSql.of(
+    text(
+        "SELECT v.provider, v.merchant_id, v.version FROM gw_mapping_versions AS v"
+        " JOIN unnest(CAST(:providers AS text[]), CAST(:merchants AS text[]))"
+        " AS wanted(provider, merchant_id)"
+        " ON v.provider = wanted.provider AND v.merchant_id = wanted.merchant_id"
+    )
 )
 
 
 async def _versions(session: AsyncSession, merchants: list[Merchant]) -> dict[Merchant, int]:
     if is_postgres(session):
         parameters = {"providers": [p for p, _ in merchants], "merchants": [m for _, m in merchants]}
-        rows = (await session.execute(_VERSIONS, parameters)).all()
+        rows = await raw.fetch(session, _VERSIONS, parameters)
     else:
         query = select(
             mapping_versions.c.provider, mapping_versions.c.merchant_id, mapping_versions.c.version

@@ -10,19 +10,23 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from posgate.bus.ports import OutgoingEvent
+from posgate.db import raw
+from posgate.db.raw import PositionalSql
 from posgate.db.tables import outbox
 
 __all__ = ["OutgoingEvent", "add_events"]
 
 # PostgreSQL: one statement for the whole batch, each column bound as one array, so the cost
 # per event is an array element rather than a parameter set (rows keep the array order).
-_INSERT_MANY = text(
-    "INSERT INTO event_outbox (event_id, event_type, routing_key, partition_key, headers, body,"
-    " created_at, published_at, attempts)"
-    " SELECT e, t, r, p, CAST(h AS json), b, c, NULL, 0"
-    " FROM unnest(CAST(:event_id AS text[]), CAST(:event_type AS text[]), CAST(:routing_key AS text[]),"
-    " CAST(:partition_key AS text[]), CAST(:headers AS text[]), CAST(:body AS bytea[]),"
-    " CAST(:created_at AS timestamptz[])) WITH ORDINALITY AS row(e, t, r, p, h, b, c, n) ORDER BY n"
+_INSERT_MANY = PositionalSql.of(
+    text(
+        "INSERT INTO event_outbox (event_id, event_type, routing_key, partition_key, headers, body,"
+        " created_at, published_at, attempts)"
+        " SELECT e, t, r, p, CAST(h AS json), b, c, NULL, 0"
+        " FROM unnest(CAST(:event_id AS text[]), CAST(:event_type AS text[]), CAST(:routing_key AS text[]),"
+        " CAST(:partition_key AS text[]), CAST(:headers AS text[]), CAST(:body AS bytea[]),"
+        " CAST(:created_at AS timestamptz[])) WITH ORDINALITY AS row(e, t, r, p, h, b, c, n) ORDER BY n"
+    )
 )
 
 
@@ -41,7 +45,7 @@ async def add_events(session: AsyncSession, events: Sequence[OutgoingEvent]) -> 
         return
     now = datetime.now(UTC)
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(_INSERT_MANY, _columns(events, now))
+        await raw.fetch(session, _INSERT_MANY, _columns(events, now))
         return
     await session.execute(
         insert(outbox),

@@ -1,8 +1,9 @@
 """Bulk writes: one statement per table and batch, built once, whatever the batch size.
 
 On PostgreSQL `INSERT ... SELECT * FROM unnest(:a, :b, ...)` binds each column as one array:
-one SQL text (one prepared statement with a cached plan, one round trip), no per-row parameter
-processing in SQLAlchemy, the arrays encoded by asyncpg. A multi-row `VALUES` list is a new
+one SQL text (one prepared statement with a cached plan, one round trip), the arrays encoded
+by asyncpg, which runs it directly (`posgate.db.raw`): nothing in it needs SQLAlchemy's
+parameter or result processing. A multi-row `VALUES` list is a new
 statement for every batch size instead, planned afresh at each bind. A function scan returns
 the array elements in order, so an insert handles its rows in the order given. SQLite
 (`posgate dev`) takes the same rows through the equivalent SQLAlchemy statement, one
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -30,6 +32,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from posgate.db import raw
+from posgate.db.raw import PositionalSql
+
 Arrays = Mapping[str, Sequence[object]]
 """Column name -> one value per row."""
 
@@ -40,6 +45,11 @@ class Statement:
 
     postgres: TextClause
     other: Executable
+
+    @cached_property
+    def positional(self) -> PositionalSql:
+        """The PostgreSQL form as asyncpg takes it (`posgate.db.raw`)."""
+        return PositionalSql.of(self.postgres)
 
 
 def is_postgres(session: AsyncSession) -> bool:
@@ -73,11 +83,10 @@ def unnest_insert(table: Table, columns: Sequence[str], suffix: str = "") -> Tex
 async def write(session: AsyncSession, statement: Statement, arrays: Arrays) -> Sequence[Sequence[Any]]:
     """Write the rows given column-wise; return the rows the statement returned (if any)."""
     if is_postgres(session):
-        result = await session.execute(statement.postgres, dict(arrays))
-    else:
-        names = list(arrays)
-        rows = [dict(zip(names, values, strict=True)) for values in zip(*arrays.values(), strict=True)]
-        if not rows:
-            return []
-        result = await session.execute(statement.other, rows)
+        return await raw.fetch(session, statement.positional, arrays)
+    names = list(arrays)
+    rows = [dict(zip(names, values, strict=True)) for values in zip(*arrays.values(), strict=True)]
+    if not rows:
+        return []
+    result = await session.execute(statement.other, rows)
     return result.all() if cast(CursorResult[Any], result).returns_rows else []

@@ -1,0 +1,96 @@
+"""`posgate.db.raw`: statements sent through asyncpg belong to the session's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from posgate.db import raw
+from posgate.db.engine import create_engine, session_factory
+from posgate.db.raw import PositionalSql
+
+INSERT = PositionalSql.of(
+    text(
+        "INSERT INTO raw_t (k, v) SELECT * FROM unnest(CAST(:k AS text[]), CAST(:v AS bigint[]))"
+        " RETURNING k, v"
+    )
+)
+COUNT = text("SELECT count(*) FROM raw_t")
+
+
+@pytest.fixture
+async def engine(postgres_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(postgres_url)
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE raw_t (k text PRIMARY KEY, v bigint NOT NULL)"))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return session_factory(engine)
+
+
+async def _count(sessions: async_sessionmaker[AsyncSession]) -> int:
+    async with sessions() as session:
+        return int((await session.execute(COUNT)).scalar_one())
+
+
+def test_named_parameters_become_numbered_once_each() -> None:
+    statement = PositionalSql.of(text("SELECT CAST(:a AS int) + :b + :a, 'x::text'"))
+    assert statement.sql == "SELECT CAST($1 AS int) + $2 + $1, 'x::text'"
+    assert statement.names == ("a", "b")
+    assert statement.arguments({"b": 2, "a": 1, "unused": 3}) == [1, 2]
+
+
+async def test_a_first_statement_starts_the_sessions_transaction(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session:
+        await session.begin()
+        rows = await raw.fetch(session, INSERT, {"k": ["a", "b"], "v": [1, 2]})
+        assert [tuple(row) for row in rows] == [("a", 1), ("b", 2)]
+        # The same transaction: SQLAlchemy sees the uncommitted rows.
+        assert (await session.execute(COUNT)).scalar_one() == 2
+        await session.rollback()
+    assert await _count(sessions) == 0
+
+
+async def test_rows_commit_with_the_session(sessions: async_sessionmaker[AsyncSession]) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(text("INSERT INTO raw_t VALUES ('first', 0)"))
+        await raw.fetch(session, INSERT, {"k": ["c"], "v": [3]})
+    assert await _count(sessions) == 2
+
+
+async def test_errors_are_sqlalchemys_and_hide_the_parameters(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessions() as session:
+        await session.begin()
+        with pytest.raises(IntegrityError) as caught:
+            await raw.fetch(session, INSERT, {"k": ["d", "d"], "v": [4, 5]})
+        assert getattr(caught.value.orig, "sqlstate", None) == "23505"
+        assert not caught.value.connection_invalidated
+        await session.rollback()
+    assert await _count(sessions) == 0
+
+
+async def test_a_killed_connection_is_reported_invalidated(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with sessions() as session:
+        await session.begin()
+        pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with engine.connect() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(DBAPIError) as caught:
+            await raw.fetch(session, INSERT, {"k": ["e"], "v": [6]})
+        assert caught.value.connection_invalidated
+        assert "[parameters" not in str(caught.value)
+    assert await _count(sessions) == 0

@@ -4,7 +4,8 @@ The pool pings a connection at every checkout (`pool_pre_ping`), which on asyncp
 round trips (BEGIN, an empty query, ROLLBACK); a relay or a group committer running a short
 transaction per batch would pay them on every batch. A `HeldConnection` checks one connection
 out, keeps it while it works, and gives it back after any failure, so a broken connection is
-never reused (the next transaction checks a fresh, pinged one out).
+never reused (the next transaction checks a fresh, pinged one out). On PostgreSQL the
+transaction's BEGIN and COMMIT go straight to asyncpg (`posgate.db.raw.transaction`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from posgate.db import raw
 
 
 class HeldConnection:
@@ -36,8 +39,13 @@ class HeldConnection:
         async with self._serial:
             if self._connection is None:
                 self._connection = await self._engine().connect()
-            session = self._sessions(bind=self._connection)
+            connection = self._connection
+            session = self._sessions(bind=connection)
             try:
+                if connection.dialect.name == "postgresql":
+                    async with raw.transaction(session, connection):
+                        yield session
+                    return
                 async with session.begin():
                     yield session
             except BaseException:

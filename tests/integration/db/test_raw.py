@@ -94,3 +94,70 @@ async def test_a_killed_connection_is_reported_invalidated(
         assert caught.value.connection_invalidated
         assert "[parameters" not in str(caught.value)
     assert await _count(sessions) == 0
+
+
+class Boom(Exception):
+    """The block's own failure."""
+
+
+async def test_a_transaction_of_raw_statements_commits_without_sqlalchemy(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with engine.connect() as connection:
+        session = sessions(bind=connection)
+        async with raw.transaction(session, connection):
+            await raw.fetch(session, INSERT, {"k": ["a"], "v": [1]})
+            assert not session.in_transaction()
+        async with raw.transaction(session, connection):
+            await raw.fetch(session, INSERT, {"k": ["b"], "v": [2]})
+    assert await _count(sessions) == 2
+
+
+async def test_sqlalchemy_statements_share_the_transaction(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with engine.connect() as connection:
+        session = sessions(bind=connection)
+        async with raw.transaction(session, connection):
+            await raw.fetch(session, INSERT, {"k": ["a"], "v": [1]})
+            await session.execute(text("INSERT INTO raw_t VALUES ('b', 2)"))
+            assert (await session.execute(COUNT)).scalar_one() == 2
+        assert not session.in_transaction()
+        with pytest.raises(Boom):
+            async with raw.transaction(session, connection):
+                await session.execute(text("INSERT INTO raw_t VALUES ('c', 3)"))
+                await raw.fetch(session, INSERT, {"k": ["d"], "v": [4]})
+                raise Boom
+    assert await _count(sessions) == 2
+
+
+async def test_a_failed_block_rolls_its_raw_statements_back(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with engine.connect() as connection:
+        session = sessions(bind=connection)
+        with pytest.raises(Boom):
+            async with raw.transaction(session, connection):
+                await raw.fetch(session, INSERT, {"k": ["a"], "v": [1]})
+                raise Boom
+        async with raw.transaction(session, connection):
+            await raw.fetch(session, INSERT, {"k": ["b"], "v": [2]})
+    async with sessions() as check:
+        assert list((await check.execute(text("SELECT k FROM raw_t"))).scalars()) == ["b"]
+
+
+async def test_begin_on_a_killed_connection_is_reported_invalidated(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with engine.connect() as connection:
+        pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        await connection.commit()
+        async with engine.connect() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        session = sessions(bind=connection)
+        with pytest.raises(DBAPIError) as caught:
+            async with raw.transaction(session, connection):
+                await raw.fetch(session, INSERT, {"k": ["a"], "v": [1]})
+        assert caught.value.connection_invalidated
+        await connection.invalidate()
+    assert await _count(sessions) == 0

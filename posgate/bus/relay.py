@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Row, Update, select, update
+from sqlalchemy import Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.bus.held import HeldConnection
 from posgate.bus.ports import EventSink, OutgoingEvent
 from posgate.bus.retry import Backoff, describe_error
+from posgate.db import raw
+from posgate.db.raw import PositionalSql
 from posgate.db.tables import outbox
 
 log = logging.getLogger(__name__)
@@ -64,27 +68,12 @@ class OutboxRelay:
         async with self._connection.begin() if self._running else self._sessions.begin() as session:
             # One statement claims and marks the rows; they stay locked until the commit, and
             # a failed publish raises out of the block, which rolls the marks back.
-            rows = sorted((await session.execute(self._claim_and_mark())).all(), key=_row_id)
+            rows = await raw.fetch(
+                session, _CLAIM_AND_MARK, {"now": datetime.now(UTC), "batch": self._batch_size}
+            )
             if rows:
-                await self._sink.publish([_event(row) for row in rows])
+                await self._sink.publish([_event(row) for row in sorted(rows, key=_row_id)])
         return len(rows)
-
-    def _claim_and_mark(self) -> Update:
-        # Several relays may run: each takes rows no other relay holds, and the lock lasts until
-        # the marks commit, so no row is published twice by two relays.
-        unpublished = (
-            select(outbox.c.id)
-            .where(outbox.c.published_at.is_(None))
-            .order_by(outbox.c.id)
-            .limit(self._batch_size)
-            .with_for_update(skip_locked=True)
-        )
-        return (
-            update(outbox)
-            .where(outbox.c.id.in_(unpublished.scalar_subquery()))
-            .values(published_at=datetime.now(UTC))
-            .returning(*outbox.c)
-        )
 
     async def _publish_unlocked(self, session: AsyncSession) -> int:
         # SQLite has no row locks (one relay per file), and a read transaction kept open while
@@ -94,7 +83,7 @@ class OutboxRelay:
         if not rows:
             return 0
         await session.commit()
-        await self._sink.publish([_event(row) for row in rows])
+        await self._sink.publish([_event(row._mapping) for row in rows])
         await session.execute(
             update(outbox)
             .where(outbox.c.id.in_([row.id for row in rows]))
@@ -167,12 +156,32 @@ async def _wait(event: asyncio.Event, seconds: float) -> None:
         return
 
 
-def _row_id(row: Row[tuple[object, ...]]) -> int:
-    return int(row._mapping["id"])
+def _claim_and_mark() -> Update:
+    # Several relays may run: each takes rows no other relay holds, and the lock lasts until
+    # the marks commit, so no row is published twice by two relays.
+    unpublished = (
+        select(outbox.c.id)
+        .where(outbox.c.published_at.is_(None))
+        .order_by(outbox.c.id)
+        .limit(bindparam("batch"))
+        .with_for_update(skip_locked=True)
+    )
+    return (
+        update(outbox)
+        .where(outbox.c.id.in_(unpublished.scalar_subquery()))
+        .values(published_at=bindparam("now"))
+        .returning(*outbox.c)
+    )
 
 
-def _event(row: Row[tuple[object, ...]]) -> OutgoingEvent:
-    mapping = row._mapping
+_CLAIM_AND_MARK = PositionalSql.of(_claim_and_mark())
+
+
+def _row_id(row: Mapping[Any, Any]) -> int:
+    return int(row["id"])
+
+
+def _event(mapping: Mapping[Any, Any]) -> OutgoingEvent:
     return OutgoingEvent(
         event_id=mapping["event_id"],
         event_type=mapping["event_type"],

@@ -108,11 +108,11 @@ async def transaction(session: AsyncSession, connection: AsyncConnection) -> Asy
         yield
     except BaseException:
         try:
-            await _end(session, adapted, started, commit=False)
+            await _end(session, adapted, commit=False)
         except Exception:
             await connection.invalidate()
         raise
-    await _end(session, adapted, started, commit=True)
+    await _end(session, adapted, commit=True)
 
 
 async def _connections(connection: AsyncConnection) -> tuple[Any, Any]:
@@ -121,18 +121,19 @@ async def _connections(connection: AsyncConnection) -> tuple[Any, Any]:
     return pooled.dbapi_connection, pooled.driver_connection
 
 
-async def _end(session: AsyncSession, adapted: Any, started: Any, *, commit: bool) -> None:
+async def _end(session: AsyncSession, adapted: Any, *, commit: bool) -> None:
     if session.in_transaction():
         # Something ran through SQLAlchemy: its commit or rollback ends the shared transaction.
         await (session.commit() if commit else session.rollback())
         await session.close()
+    # Whatever transaction SQLAlchemy did not end (the block's own, or one a statement began
+    # after the block committed through the session) ends here.
+    current = adapted._transaction
+    if current is None:
         return
     adapted._transaction = None
     await _run(
-        session,
-        adapted,
-        "COMMIT" if commit else "ROLLBACK",
-        started.commit if commit else started.rollback,
+        session, adapted, "COMMIT" if commit else "ROLLBACK", current.commit if commit else current.rollback
     )
 
 

@@ -161,3 +161,15 @@ async def test_begin_on_a_killed_connection_is_reported_invalidated(
         assert caught.value.connection_invalidated
         await connection.invalidate()
     assert await _count(sessions) == 0
+
+
+async def test_a_commit_inside_the_block_does_not_leave_later_statements_uncommitted(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    async with engine.connect() as connection:
+        session = sessions(bind=connection)
+        async with raw.transaction(session, connection):
+            await session.execute(text("INSERT INTO raw_t VALUES ('a', 1)"))
+            await session.commit()
+            await raw.fetch(session, INSERT, {"k": ["b"], "v": [2]})
+    assert await _count(sessions) == 2

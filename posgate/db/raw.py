@@ -45,17 +45,16 @@ _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
 @dataclass(frozen=True)
 class PositionalSql:
-    """A `text()` statement (`clause`) as asyncpg takes it: `$n` placeholders, the names in `$n` order."""
+    """A statement as asyncpg takes it: `$n` placeholders, and the parameter names in `$n` order."""
 
     sql: str
     names: tuple[str, ...]
-    clause: ClauseElement
 
     @classmethod
     def of(cls, clause: ClauseElement) -> PositionalSql:
         """`clause` as SQLAlchemy's asyncpg dialect would send it (a repeated name keeps its number)."""
         compiled = cast(SQLCompiler, clause.compile(dialect=_DIALECT))
-        return cls(compiled.string, tuple(compiled.positiontup or ()), clause)
+        return cls(compiled.string, tuple(compiled.positiontup or ()))
 
     def arguments(self, parameters: Mapping[str, object]) -> list[object]:
         """The values of `parameters` in `$n` order."""

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from posgate.db import raw
 from posgate.db.engine import create_engine, session_factory
@@ -96,52 +96,62 @@ async def test_a_killed_connection_is_reported_invalidated(
     assert await _count(sessions) == 0
 
 
+@pytest.fixture
+async def bound(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[tuple[AsyncConnection, AsyncSession]]:
+    """A connection held as `posgate.bus.held` holds one, and a session bound to it."""
+    async with engine.connect() as connection:
+        yield connection, sessions(bind=connection)
+
+
+async def _insert(session: AsyncSession, key: str, value: int) -> None:
+    await raw.fetch(session, INSERT, {"k": [key], "v": [value]})
+
+
 class Boom(Exception):
     """The block's own failure."""
 
 
 async def test_a_transaction_of_raw_statements_commits_without_sqlalchemy(
-    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+    bound: tuple[AsyncConnection, AsyncSession], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    async with engine.connect() as connection:
-        session = sessions(bind=connection)
-        async with raw.transaction(session, connection):
-            await raw.fetch(session, INSERT, {"k": ["a"], "v": [1]})
-            assert not session.in_transaction()
-        async with raw.transaction(session, connection):
-            await raw.fetch(session, INSERT, {"k": ["b"], "v": [2]})
+    connection, session = bound
+    async with raw.transaction(session, connection):
+        await _insert(session, "a", 1)
+        assert not session.in_transaction()
+    async with raw.transaction(session, connection):
+        await _insert(session, "b", 2)
     assert await _count(sessions) == 2
 
 
 async def test_sqlalchemy_statements_share_the_transaction(
-    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+    bound: tuple[AsyncConnection, AsyncSession], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    async with engine.connect() as connection:
-        session = sessions(bind=connection)
+    connection, session = bound
+    async with raw.transaction(session, connection):
+        await _insert(session, "a", 1)
+        await session.execute(text("INSERT INTO raw_t VALUES ('b', 2)"))
+        assert (await session.execute(COUNT)).scalar_one() == 2
+    assert not session.in_transaction()
+    with pytest.raises(Boom):
         async with raw.transaction(session, connection):
-            await raw.fetch(session, INSERT, {"k": ["a"], "v": [1]})
-            await session.execute(text("INSERT INTO raw_t VALUES ('b', 2)"))
-            assert (await session.execute(COUNT)).scalar_one() == 2
-        assert not session.in_transaction()
-        with pytest.raises(Boom):
-            async with raw.transaction(session, connection):
-                await session.execute(text("INSERT INTO raw_t VALUES ('c', 3)"))
-                await raw.fetch(session, INSERT, {"k": ["d"], "v": [4]})
-                raise Boom
+            await session.execute(text("INSERT INTO raw_t VALUES ('c', 3)"))
+            await _insert(session, "d", 4)
+            raise Boom
     assert await _count(sessions) == 2
 
 
 async def test_a_failed_block_rolls_its_raw_statements_back(
-    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+    bound: tuple[AsyncConnection, AsyncSession], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    async with engine.connect() as connection:
-        session = sessions(bind=connection)
-        with pytest.raises(Boom):
-            async with raw.transaction(session, connection):
-                await raw.fetch(session, INSERT, {"k": ["a"], "v": [1]})
-                raise Boom
+    connection, session = bound
+    with pytest.raises(Boom):
         async with raw.transaction(session, connection):
-            await raw.fetch(session, INSERT, {"k": ["b"], "v": [2]})
+            await _insert(session, "a", 1)
+            raise Boom
+    async with raw.transaction(session, connection):
+        await _insert(session, "b", 2)
     async with sessions() as check:
         assert list((await check.execute(text("SELECT k FROM raw_t"))).scalars()) == ["b"]
 
@@ -157,19 +167,18 @@ async def test_begin_on_a_killed_connection_is_reported_invalidated(
         session = sessions(bind=connection)
         with pytest.raises(DBAPIError) as caught:
             async with raw.transaction(session, connection):
-                await raw.fetch(session, INSERT, {"k": ["a"], "v": [1]})
+                await _insert(session, "a", 1)
         assert caught.value.connection_invalidated
         await connection.invalidate()
     assert await _count(sessions) == 0
 
 
 async def test_a_commit_inside_the_block_does_not_leave_later_statements_uncommitted(
-    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+    bound: tuple[AsyncConnection, AsyncSession], sessions: async_sessionmaker[AsyncSession]
 ) -> None:
-    async with engine.connect() as connection:
-        session = sessions(bind=connection)
-        async with raw.transaction(session, connection):
-            await session.execute(text("INSERT INTO raw_t VALUES ('a', 1)"))
-            await session.commit()
-            await raw.fetch(session, INSERT, {"k": ["b"], "v": [2]})
+    connection, session = bound
+    async with raw.transaction(session, connection):
+        await session.execute(text("INSERT INTO raw_t VALUES ('a', 1)"))
+        await session.commit()
+        await _insert(session, "b", 2)
     assert await _count(sessions) == 2

@@ -29,8 +29,11 @@ class HeldConnection:
         self._serial = asyncio.Lock()
 
     @contextlib.asynccontextmanager
-    async def begin(self) -> AsyncIterator[AsyncSession]:
+    async def begin(self, *, deferred: bool = False) -> AsyncIterator[AsyncSession]:
         """A session in a new transaction, committed when the block ends without an error.
+
+        `deferred`: on PostgreSQL, begin the transaction only when something needs one; until
+        then each direct statement commits on its own (`posgate.db.raw.transaction`).
 
         Raises:
             Exception: Whatever the block or the commit raised; the connection is given back.
@@ -43,7 +46,7 @@ class HeldConnection:
             session = self._sessions(bind=connection)
             try:
                 if connection.dialect.name == "postgresql":
-                    async with raw.transaction(session, connection):
+                    async with raw.transaction(session, connection, begin=not deferred):
                         yield session
                     return
                 async with session.begin():

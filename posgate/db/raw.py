@@ -17,7 +17,10 @@ process, so `fetch` gives their text straight to the session's asyncpg connectio
 
 `transaction` goes one step further for the background committers (`posgate.bus.held`): BEGIN
 and COMMIT go to asyncpg too (SQLAlchemy's session commit cost about 0.3 ms more per
-transaction), unless something in the block did use the session.
+transaction), unless something in the block did use the session. With `begin=False` it sends
+no BEGIN: until something begins a transaction (`begin`, or a statement through the session),
+each `fetch` commits by itself, so a block whose writes fit in one statement costs that one
+round trip instead of three (BEGIN, the statement, COMMIT).
 
 Both lean on attributes of SQLAlchemy's asyncpg adapter (`_execute_mutex`, `_transaction`,
 `_start_transaction`, `_handle_exception`), unchanged from SQLAlchemy 1.4 to 2.1;
@@ -40,6 +43,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 _T = TypeVar("_T")
 _HELD = "posgate.db.raw.held"
 """`session.info` key: the adapted and the asyncpg connection of a `transaction` block."""
+_UNBEGUN = "posgate.db.raw.unbegun"
+"""`session.info` key, set in a `transaction(begin=False)` block: `fetch` begins nothing."""
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
 
@@ -66,6 +71,9 @@ async def fetch(
 ) -> Sequence[Any]:
     """Run `statement` in `session`'s transaction on PostgreSQL; the rows it returned.
 
+    In a `transaction(begin=False)` block in which nothing has begun a transaction yet, the
+    statement commits on its own (`autocommits`).
+
     Raises:
         DBAPIError: The database or the connection failed, as SQLAlchemy would have raised it.
 
@@ -77,7 +85,7 @@ async def fetch(
     arguments = statement.arguments(parameters)
     async with adapted._execute_mutex:
         try:
-            if adapted._transaction is None:
+            if adapted._transaction is None and (not session.info.get(_UNBEGUN) or session.in_transaction()):
                 await adapted._start_transaction()
             return await driver.fetch(statement.sql, *arguments)  # type: ignore[no-any-return]
         except DBAPIError:
@@ -87,7 +95,9 @@ async def fetch(
 
 
 @contextlib.asynccontextmanager
-async def transaction(session: AsyncSession, connection: AsyncConnection) -> AsyncIterator[None]:
+async def transaction(
+    session: AsyncSession, connection: AsyncConnection, *, begin: bool = True
+) -> AsyncIterator[None]:
     """The block in one asyncpg transaction on `connection`, which `session` (bound to it) shares.
 
     Committed when the block ends without an error, rolled back otherwise. BEGIN and COMMIT
@@ -95,14 +105,20 @@ async def transaction(session: AsyncSession, connection: AsyncConnection) -> Asy
     did, SQLAlchemy's own commit or rollback ends the same transaction (it was handed the
     asyncpg transaction as already started).
 
+    With `begin=False` the transaction begins only when `begin_now` is called or a statement
+    goes through the session; until then each `fetch` commits on its own (`in_transaction`
+    tells which).
+
     Raises:
         DBAPIError: BEGIN or COMMIT failed (as SQLAlchemy would report it).
 
     """
     adapted, driver = await _connections(connection)
-    started = await _run(session, adapted, "BEGIN", lambda: _begin(driver))
-    adapted._transaction = started
     session.info[_HELD] = (adapted, driver)
+    if begin:
+        await begin_now(session)
+    else:
+        session.info[_UNBEGUN] = True
     try:
         yield
     except BaseException:
@@ -111,7 +127,25 @@ async def transaction(session: AsyncSession, connection: AsyncConnection) -> Asy
         except Exception:
             await connection.invalidate()
         raise
+    finally:
+        session.info.pop(_UNBEGUN, None)
     await _end(session, adapted, commit=True)
+
+
+def autocommits(session: AsyncSession) -> bool:
+    """Whether `fetch` in `session` commits each statement on its own (see `transaction`)."""
+    if not session.info.get(_UNBEGUN):
+        return False
+    adapted, _ = session.info[_HELD]
+    return adapted._transaction is None and not session.in_transaction()
+
+
+async def begin_now(session: AsyncSession) -> None:
+    """Begin the transaction of `session`'s `transaction` block, unless one has begun already."""
+    adapted, driver = session.info[_HELD]
+    if adapted._transaction is not None:
+        return
+    adapted._transaction = await _run(session, adapted, "BEGIN", lambda: _begin(driver))
 
 
 async def _connections(connection: AsyncConnection) -> tuple[Any, Any]:

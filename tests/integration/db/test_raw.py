@@ -182,3 +182,49 @@ async def test_a_commit_inside_the_block_does_not_leave_later_statements_uncommi
         await session.commit()
         await _insert(session, "b", 2)
     assert await _count(sessions) == 2
+
+
+async def test_an_unbegun_block_commits_each_raw_statement_on_its_own(
+    bound: tuple[AsyncConnection, AsyncSession], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    connection, session = bound
+    with pytest.raises(Boom):
+        async with raw.transaction(session, connection, begin=False):
+            await _insert(session, "a", 1)
+            assert raw.autocommits(session)
+            # Committed already: another connection sees it inside the block.
+            assert await _count(sessions) == 1
+            raise Boom
+    assert await _count(sessions) == 1
+
+
+async def test_begin_now_makes_the_later_statements_one_transaction(
+    bound: tuple[AsyncConnection, AsyncSession], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    connection, session = bound
+    with pytest.raises(Boom):
+        async with raw.transaction(session, connection, begin=False):
+            await _insert(session, "a", 1)
+            await raw.begin_now(session)
+            assert not raw.autocommits(session)
+            await _insert(session, "b", 2)
+            assert await _count(sessions) == 1
+            raise Boom
+    async with raw.transaction(session, connection, begin=False):
+        await raw.begin_now(session)
+        await _insert(session, "c", 3)
+    async with sessions() as check:
+        assert sorted((await check.execute(text("SELECT k FROM raw_t"))).scalars()) == ["a", "c"]
+
+
+async def test_a_sqlalchemy_statement_begins_the_unbegun_blocks_transaction(
+    bound: tuple[AsyncConnection, AsyncSession], sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    connection, session = bound
+    async with raw.transaction(session, connection, begin=False):
+        await session.execute(text("INSERT INTO raw_t VALUES ('a', 1)"))
+        assert not raw.autocommits(session)
+        await _insert(session, "b", 2)
+        assert await _count(sessions) == 0
+    assert await _count(sessions) == 2
+    assert not raw.autocommits(session)

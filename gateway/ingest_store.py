@@ -9,6 +9,7 @@ twice.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -17,8 +18,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from posgate.contracts import inventory
-from posgate.db import bulk
-from posgate.gateway import ingest_sql
+from posgate.db import bulk, raw
+from posgate.gateway import ingest_new, ingest_sql
 from posgate.gateway.adapters.base import CanonicalCommand
 from posgate.gateway.claims import Claimed
 from posgate.gateway.dedupe import first_delivery, storable_headers
@@ -43,21 +44,51 @@ async def store(
 
     With `leased_until`, new dispatchable commands are stored leased to the caller's
     dispatcher until then (first send counted), for it to send them unclaimed (`leased`).
+
+    In a `posgate.db.raw.transaction(begin=False)` block nothing has begun in, a batch of new
+    accepted deliveries is stored by one statement that commits alone (`ingest_new`); any other
+    batch begins the block's transaction first.
     """
+    if raw.autocommits(session):
+        if ingest_new.eligible(verdicts):
+            await _store_new(session, verdicts, leased_until)
+            return [verdict.result() for verdict in verdicts]
+        await raw.begin_now(session)
     await _store_raw(session, verdicts)
     lost = await _claim(session, [v for v in verdicts if v.outcome == Outcome.ACCEPTED])
     for verdict in lost:
-        assert verdict.raw_id is not None and verdict.delivery.key is not None  # noqa: S101 - stored above
+        assert verdict.raw_id is not None  # noqa: S101 - stored above
         # A concurrent transaction committed the same event first.
-        verdict.duplicate_of = await first_delivery(
-            session, verdict.delivery.request.provider, verdict.delivery.key
-        )
+        verdict.duplicate_of = await _first_delivery_of(session, verdict)
         await _set_raw(session, verdict.raw_id, outcome=Outcome.DUPLICATE)
     accepted = [v for v in verdicts if v.outcome == Outcome.ACCEPTED]
     await create_missing(session, [entry for v in accepted for entry in v.created_mappings], _now(verdicts))
     await _write_commands(session, accepted, leased_until)
     await record_failures(session, [v for v in verdicts if v.outcome != Outcome.ACCEPTED])
     return [verdict.result() for verdict in verdicts]
+
+
+async def _store_new(
+    session: AsyncSession, verdicts: Sequence[Verdict], leased_until: datetime | None
+) -> None:
+    positions = {id(verdict): n for n, verdict in enumerate(verdicts, start=1)}
+    commands = [
+        {**_command_row(verdict, command, leased_until), "delivery": positions[id(verdict)]}
+        for verdict in verdicts
+        for command in verdict.canonical
+    ]
+    commands.sort(key=lambda row: str(row["idempotency_key"]))
+    written = await ingest_new.write(session, [_new_raw_row(v) for v in verdicts], commands)
+    lost = []
+    for verdict, raw_id, was_lost in zip(verdicts, written.raw_ids, written.lost, strict=True):
+        verdict.raw_id = raw_id
+        if was_lost:
+            lost.append(verdict)
+            # A concurrent transaction committed the same event first; its claim is visible now.
+            verdict.duplicate_of = await _first_delivery_of(session, verdict)
+    accepted = [v for v in verdicts if v.outcome == Outcome.ACCEPTED]
+    await _assign_commands(session, accepted, written.created)
+    await record_failures(session, lost)
 
 
 def _now(verdicts: Sequence[Verdict]) -> datetime:
@@ -94,24 +125,40 @@ async def _store_raw(session: AsyncSession, verdicts: Sequence[Verdict]) -> None
             await _set_raw(session, verdict.raw_id, **_outcome_values(verdict))
     if not new:
         return
-    rows = []
-    for verdict in new:
-        request = verdict.delivery.request
-        rows.append(
-            {
-                "provider": request.provider,
-                "topic": request.topic,
-                "url": request.url,
-                "headers": storable_headers(request.headers),
-                "body": request.body,
-                "received_at": request.received_at,
-                "signed_by_tenant": None,
-                **_outcome_values(verdict),
-            }
-        )
+    rows = [_raw_row(verdict) for verdict in new]
     returned = await bulk.write(session, ingest_sql.INSERT_RAW, ingest_sql.raw_arrays(session, rows))
     for verdict, raw_id in zip(new, sorted(int(row[0]) for row in returned), strict=True):
         verdict.raw_id = raw_id
+
+
+def _raw_row(verdict: Verdict) -> dict[str, Any]:
+    request = verdict.delivery.request
+    return {
+        "provider": request.provider,
+        "topic": request.topic,
+        "url": request.url,
+        "headers": storable_headers(request.headers),
+        "body": request.body,
+        "received_at": request.received_at,
+        "signed_by_tenant": None,
+        **_outcome_values(verdict),
+    }
+
+
+def _new_raw_row(verdict: Verdict) -> dict[str, Any]:
+    """A raw row for `ingest_new`: headers as JSON text, with its claim's flag and time."""
+    row = _raw_row(verdict)
+    row.update(
+        headers=json.dumps(row["headers"]),
+        deduplicate=verdict.delivery.deduplicate,
+        claimed_at=verdict.delivery.now,
+    )
+    return row
+
+
+async def _first_delivery_of(session: AsyncSession, verdict: Verdict) -> int | None:
+    assert verdict.delivery.key is not None  # noqa: S101 - accepted deliveries have keys
+    return await first_delivery(session, verdict.delivery.request.provider, verdict.delivery.key)
 
 
 async def _claim(session: AsyncSession, accepted: Sequence[Verdict]) -> list[Verdict]:
@@ -151,8 +198,15 @@ async def _write_commands(
     returned = await bulk.write(
         session, ingest_sql.INSERT_COMMANDS, ingest_sql.columns(rows, ingest_sql.COMMAND_COLUMNS)
     )
-    created = {str(row[1]): int(row[0]) for row in returned}
-    existing = await _existing_commands(session, {row["idempotency_key"] for row in rows} - created.keys())
+    await _assign_commands(session, accepted, {str(row[1]): int(row[0]) for row in returned})
+
+
+async def _assign_commands(
+    session: AsyncSession, accepted: Sequence[Verdict], created: dict[str, int]
+) -> None:
+    """Each accepted verdict's command ids, and those of them its batch stored (`created`)."""
+    wanted = {command.idempotency_key for verdict in accepted for command in verdict.canonical}
+    existing = await _existing_commands(session, wanted - created.keys())
     claimed_here: set[str] = set()
     for verdict in accepted:
         keys = [command.idempotency_key for command in verdict.canonical]

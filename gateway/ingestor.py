@@ -163,7 +163,8 @@ class Ingestor:
         """Decide and store `batch` in one transaction, again on a fresh connection if the kept one died."""
         for attempt in (1, 2):
             try:
-                async with connection.begin() as session:
+                # Deferred: the look-ups commit alone, and so does the common batch's one write.
+                async with connection.begin(deferred=True) as session:
                     verdicts = await decide(session, [delivery for delivery, _ in batch], self._cache)
                     return verdicts, await store(session, verdicts, leased_until=self._lease_end())
             except DBAPIError as error:

@@ -1,0 +1,146 @@
+"""A batch of new, accepted deliveries stored by one statement on PostgreSQL, which commits alone.
+
+The general path (`posgate.gateway.ingest_store.store`) writes raw payloads, de-duplication
+claims and commands with one statement each inside a transaction: five round trips with BEGIN
+and COMMIT. Each round trip wakes the database backend and then the gateway again, and at a few
+hundred webhooks a second, when most batches hold one delivery, those wake-ups were the larger
+part of the gateway's CPU. The common batch (every delivery new and accepted, no mapping to
+create) needs no Python between its writes, so one statement makes them all and commits alone:
+
+- raw payload ids are drawn first, so the claims can name them before the rows exist;
+- a claim lost to a concurrent transaction makes its delivery a duplicate in the same statement:
+  its raw row is stored as `duplicate` and its commands are not written;
+- commands are written for the other deliveries, keys sorted (the lock order of every writer).
+
+What the statement cannot decide is done after it, read-only or small: the delivery that won a
+lost claim and the duplicate's failure row, and the ids of commands another delivery stored
+first. A crash between the statement and that failure row loses only the row (the delivery is
+stored as `duplicate`, and the vendor, unanswered, retries and is told so again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from posgate.db import raw
+from posgate.db.raw import PositionalSql
+from posgate.gateway import ingest_sql
+from posgate.gateway.deliveries import Verdict
+from posgate.gateway.tables import Outcome
+
+_DELIVERY = {
+    "provider": "text",
+    "topic": "text",
+    "url": "text",
+    "headers": "json",
+    "body": "bytea",
+    "received_at": "timestamptz",
+    "signed_by_tenant": "text",
+    "outcome": "text",
+    "merchant_id": "text",
+    "dedupe_key": "text",
+    "tenant_id": "text",
+    "store_id": "text",
+    "deduplicate": "boolean",
+    "claimed_at": "timestamptz",
+}
+_COMMAND = {
+    "delivery": "bigint",
+    "target": "text",
+    "idempotency_key": "text",
+    "tenant_id": "text",
+    "store_id": "text",
+    "body": "bytea",
+    "state": "text",
+    "attempts": "bigint",
+    "next_attempt_at": "timestamptz",
+    "created_at": "timestamptz",
+}
+
+
+def _unnest(prefix: str, columns: dict[str, str]) -> str:
+    arrays = ", ".join(f"CAST(:{prefix}{name} AS {kind}[])" for name, kind in columns.items())
+    return f"unnest({arrays}) WITH ORDINALITY AS {prefix}row({', '.join(columns)}, n)"
+
+
+_RAW = ingest_sql.RAW_COLUMNS
+_RAW_VALUES = ", ".join(
+    f"CASE WHEN lost THEN '{Outcome.DUPLICATE}' ELSE outcome END" if name == "outcome" else name
+    for name in _RAW
+)
+# Every name below comes from this module's own constants, never from input.
+_STORE_NEW = PositionalSql.of(
+    text(
+        "WITH delivery AS MATERIALIZED ("  # noqa: S608
+        " SELECT d_row.*, nextval(pg_get_serial_sequence('gw_raw_payloads', 'id')) AS id"
+        f" FROM {_unnest('d_', _DELIVERY)}),"
+        " claimed AS ("
+        " INSERT INTO gw_dedupe_keys (provider, dedupe_key, raw_payload_id, created_at)"
+        " SELECT provider, dedupe_key, id, claimed_at FROM delivery ORDER BY provider, dedupe_key"
+        " ON CONFLICT (provider, dedupe_key) DO NOTHING RETURNING raw_payload_id),"
+        " decided AS MATERIALIZED ("
+        " SELECT delivery.*, deduplicate AND id NOT IN (SELECT raw_payload_id FROM claimed) AS lost"
+        " FROM delivery),"
+        " stored AS ("
+        f" INSERT INTO gw_raw_payloads (id, {', '.join(_RAW)})"
+        f" SELECT id, {_RAW_VALUES} FROM decided ORDER BY n RETURNING id),"
+        " created AS ("
+        f" INSERT INTO gw_commands (raw_payload_id, {', '.join(list(_COMMAND)[1:])})"
+        f" SELECT decided.id, {', '.join(f'c_row.{name}' for name in list(_COMMAND)[1:])}"
+        f" FROM {_unnest('c_', _COMMAND)} JOIN decided ON decided.n = c_row.delivery"
+        " WHERE NOT decided.lost ORDER BY c_row.n"
+        " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key)"
+        " SELECT n, id, lost, NULL AS idempotency_key FROM decided"
+        " UNION ALL SELECT NULL, id, NULL, idempotency_key FROM created"
+    )
+)
+
+
+def eligible(verdicts: Sequence[Verdict]) -> bool:
+    """Whether `write` can store `verdicts`: each new and accepted, with no mapping to create."""
+    return all(
+        v.raw_id is None and v.outcome == Outcome.ACCEPTED and not v.created_mappings for v in verdicts
+    )
+
+
+@dataclass(frozen=True)
+class Written:
+    """What `write` stored: per delivery its raw id and whether its claim was lost; new commands."""
+
+    raw_ids: list[int]
+    lost: list[bool]
+    created: dict[str, int]
+
+
+async def write(
+    session: AsyncSession,
+    deliveries: Sequence[Mapping[str, object]],
+    commands: Sequence[Mapping[str, object]],
+) -> Written:
+    """Store the deliveries' rows and their commands' rows in one statement (commits alone).
+
+    Args:
+        session: In a `posgate.db.raw.transaction(begin=False)` block nothing has begun in.
+        deliveries: Raw payload rows (`ingest_sql.RAW_COLUMNS`), each with `deduplicate` and
+            `claimed_at`, in order.
+        commands: Command rows (`ingest_sql.COMMAND_COLUMNS` but the raw id), each with `delivery`
+            (1-based position in `deliveries`), sorted by idempotency key.
+
+    """
+    parameters: dict[str, object] = {f"d_{name}": [row[name] for row in deliveries] for name in _DELIVERY}
+    parameters.update({f"c_{name}": [row[name] for row in commands] for name in _COMMAND})
+    rows = await raw.fetch(session, _STORE_NEW, parameters)
+    raw_ids = [0] * len(deliveries)
+    lost = [False] * len(deliveries)
+    created: dict[str, int] = {}
+    for position, row_id, was_lost, key in rows:
+        if position is None:
+            created[str(key)] = int(row_id)
+        else:
+            raw_ids[int(position) - 1] = int(row_id)
+            lost[int(position) - 1] = bool(was_lost)
+    return Written(raw_ids, lost, created)

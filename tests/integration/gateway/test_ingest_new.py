@@ -1,0 +1,144 @@
+"""A batch of new accepted deliveries stored by one statement on PostgreSQL (`gateway.ingest_new`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from posgate.bus.held import HeldConnection
+from posgate.db import raw
+from posgate.db.engine import create_engine, session_factory
+from posgate.gateway import ingest_new
+from posgate.gateway.deliveries import Delivery, IngestResult
+from posgate.gateway.ingest_store import store
+from posgate.gateway.mapping_cache import MappingCache
+from posgate.gateway.pipeline import decide
+from posgate.gateway.tables import CommandState, commands, dedupe_keys, failures, raw_payloads
+from tests.integration.gateway.conftest import MAPPED, count, load_mappings
+from tests.integration.gateway.test_ingestor import movement
+from tests.unit.gateway.adapters.standard.cases import MERCHANT
+
+
+@pytest.fixture
+async def sessions(postgres_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(postgres_url)
+    try:
+        await load_mappings(session_factory(engine), MAPPED)
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def cache(sessions) -> MappingCache:
+    """The merchant's mappings cached, as in an ingestor that has taken deliveries before."""
+    warm = MappingCache()
+    async with sessions() as session:
+        await warm.snapshots(session, [("standard", MERCHANT)])
+    return warm
+
+
+async def _store(
+    sessions: async_sessionmaker[AsyncSession],
+    cache: MappingCache,
+    deliveries: list[Delivery],
+    *,
+    before_store=None,
+) -> tuple[list[IngestResult], bool]:
+    """Decide and store as the ingestor does; whether the batch went to the one statement."""
+    held = HeldConnection(sessions)
+    try:
+        async with held.begin(deferred=True) as session:
+            verdicts = await decide(session, deliveries, cache)
+            if before_store is not None:
+                await before_store(verdicts)
+            one_statement = raw.autocommits(session) and ingest_new.eligible(verdicts)
+            return await store(session, verdicts), one_statement
+    finally:
+        await held.close()
+
+
+async def test_new_deliveries_are_stored_with_claims_and_commands_without_a_transaction(
+    sessions, cache
+) -> None:
+    results, one_statement = await _store(
+        sessions, cache, [movement("m-1"), movement("m-2"), movement("m-3")]
+    )
+
+    assert one_statement
+    assert [r.outcome for r in results] == ["accepted"] * 3
+    assert all(r.new_command_ids == r.command_ids and len(r.command_ids) == 1 for r in results)
+    async with sessions() as session:
+        raws = {row.id: row for row in await session.execute(select(raw_payloads))}
+        claims = {row.raw_payload_id for row in await session.execute(select(dedupe_keys))}
+        stored = {row.id: row for row in await session.execute(select(commands))}
+    assert sorted(raws) == sorted(r.raw_payload_id for r in results)
+    assert [raws[r.raw_payload_id].outcome for r in results] == ["accepted"] * 3
+    assert {raws[r.raw_payload_id].store_id for r in results} == {"store-berlin"}
+    assert raws[results[0].raw_payload_id].headers == movement("m-1").request.headers
+    assert claims == set(raws)
+    for result in results:
+        [command_id] = result.command_ids
+        assert stored[command_id].raw_payload_id == result.raw_payload_id
+        assert stored[command_id].state == CommandState.PENDING
+    # Ids ascend in arrival order.
+    assert [r.raw_payload_id for r in results] == sorted(r.raw_payload_id for r in results)
+
+
+async def test_a_claim_a_concurrent_transaction_won_makes_the_delivery_a_duplicate(sessions, cache) -> None:
+    [first], _ = await _store(sessions, cache, [movement("m-1")])
+    again = movement("m-1")
+
+    # The first delivery's claim is hidden from the look-up, then put back before the write.
+    async with sessions() as session:
+        await session.execute(
+            dedupe_keys.update().values(dedupe_key="moved").where(dedupe_keys.c.dedupe_key == again.key)
+        )
+        await session.commit()
+
+    async def restore(verdicts) -> None:
+        assert verdicts[0].duplicate_of is None
+        async with sessions() as session:
+            await session.execute(
+                dedupe_keys.update().values(dedupe_key=again.key).where(dedupe_keys.c.dedupe_key == "moved")
+            )
+            await session.commit()
+
+    [result, fresh], one_statement = await _store(
+        sessions, cache, [again, movement("m-2")], before_store=restore
+    )
+
+    assert one_statement
+    assert (result.outcome, result.reason) == ("duplicate", "duplicate_delivery")
+    assert result.command_ids == ()
+    assert fresh.outcome == "accepted"
+    async with sessions() as session:
+        outcome = (
+            await session.execute(
+                select(raw_payloads.c.outcome).where(raw_payloads.c.id == result.raw_payload_id)
+            )
+        ).scalar_one()
+        failure = (await session.execute(select(failures).where(failures.c.id == result.failure_id))).one()
+    assert outcome == "duplicate"
+    assert (failure.failure_class, failure.raw_payload_id) == ("duplicate", result.raw_payload_id)
+    assert failure.detail == f"first accepted as raw payload {first.raw_payload_id}"
+    assert await count(sessions, commands) == 2  # the first delivery's and m-2's
+
+
+async def test_a_command_another_delivery_stored_is_reused_not_written_twice(sessions, cache) -> None:
+    [first], _ = await _store(sessions, cache, [movement("m-1")])
+    # The same event under another de-duplication key (a vendor that re-signs its retries).
+    async with sessions() as session:
+        await session.execute(dedupe_keys.delete())
+        await session.commit()
+
+    [again], one_statement = await _store(sessions, cache, [movement("m-1")])
+
+    assert one_statement
+    assert again.outcome == "accepted"
+    assert again.command_ids == first.command_ids
+    assert again.new_command_ids == ()
+    assert await count(sessions, commands) == 1

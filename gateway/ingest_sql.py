@@ -73,13 +73,21 @@ INSERT_COMMANDS = Statement(
     .returning(commands.c.id, commands.c.idempotency_key),
 )
 
-_FIRST_DELIVERIES = PositionalSql.of(
+# The look-ups a batch needs before deciding, in one round trip: the claims its keys already
+# have (kind 0) and the mapping versions of its merchants (kind 1).
+_LOOK_UP = PositionalSql.of(
     text(
-        "SELECT d.provider, d.dedupe_key, d.raw_payload_id FROM gw_dedupe_keys AS d"
+        "SELECT 0, d.provider, d.dedupe_key, d.raw_payload_id FROM gw_dedupe_keys AS d"
         " JOIN unnest(CAST(:providers AS text[]), CAST(:keys AS text[])) AS wanted(provider, dedupe_key)"
         " ON d.provider = wanted.provider AND d.dedupe_key = wanted.dedupe_key"
+        " UNION ALL SELECT 1, v.provider, v.merchant_id, v.version FROM gw_mapping_versions AS v"
+        " JOIN unnest(CAST(:version_providers AS text[]), CAST(:merchants AS text[]))"
+        " AS wanted(provider, merchant_id)"
+        " ON v.provider = wanted.provider AND v.merchant_id = wanted.merchant_id"
     )
 )
+
+Slot = tuple[str, str]
 
 
 def columns(rows: Sequence[Mapping[str, object]], names: Sequence[str]) -> Arrays:
@@ -95,18 +103,36 @@ def raw_arrays(session: AsyncSession, rows: Sequence[Mapping[str, object]]) -> A
     return arrays
 
 
-async def first_deliveries(
-    session: AsyncSession, wanted: Sequence[tuple[str, str]]
-) -> dict[tuple[str, str], int]:
-    """The stored delivery that claimed each (provider, key) first, for those claimed."""
+async def look_up(
+    session: AsyncSession, wanted: Sequence[Slot], merchants: Sequence[Slot]
+) -> tuple[dict[Slot, int], dict[Slot, int]]:
+    """On PostgreSQL, claims and mapping versions in one round trip.
+
+    Returns:
+        The first delivery of each claimed (provider, key) of `wanted`; the stored version of
+        each of `merchants` (rows of `gw_mapping_versions`) that has one.
+
+    """
+    parameters = {
+        "providers": [p for p, _ in wanted],
+        "keys": [k for _, k in wanted],
+        "version_providers": [p for p, _ in merchants],
+        "merchants": [m for _, m in merchants],
+    }
+    found: tuple[dict[Slot, int], dict[Slot, int]] = ({}, {})
+    for kind, provider, name, value in await raw.fetch(session, _LOOK_UP, parameters):
+        found[kind][(provider, name)] = int(value)
+    return found
+
+
+async def first_deliveries(session: AsyncSession, wanted: Sequence[Slot]) -> dict[Slot, int]:
+    """The stored delivery that claimed each (provider, key) first, for those claimed.
+
+    PostgreSQL takes `look_up` instead, which reads the mapping versions in the same round trip.
+    """
     if not wanted:
         return {}
-    if is_postgres(session):
-        parameters = {"providers": [p for p, _ in wanted], "keys": [k for _, k in wanted]}
-        rows = await raw.fetch(session, _FIRST_DELIVERIES, parameters)
-    else:
-        query = select(dedupe_keys.c.provider, dedupe_keys.c.dedupe_key, dedupe_keys.c.raw_payload_id).where(
-            tuple_(dedupe_keys.c.provider, dedupe_keys.c.dedupe_key).in_(wanted)
-        )
-        rows = (await session.execute(query)).all()
-    return {(row[0], row[1]): int(row[2]) for row in rows}
+    query = select(dedupe_keys.c.provider, dedupe_keys.c.dedupe_key, dedupe_keys.c.raw_payload_id).where(
+        tuple_(dedupe_keys.c.provider, dedupe_keys.c.dedupe_key).in_(wanted)
+    )
+    return {(row[0], row[1]): int(row[2]) for row in await session.execute(query)}

@@ -19,12 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from posgate.contracts import inventory
 from posgate.db import bulk, raw
+from posgate.db.bulk import is_postgres
 from posgate.gateway import ingest_new, ingest_sql
 from posgate.gateway.adapters.base import CanonicalCommand
 from posgate.gateway.claims import Claimed
 from posgate.gateway.dedupe import first_delivery, storable_headers
 from posgate.gateway.deliveries import IngestResult, Verdict
 from posgate.gateway.failure_rows import record_failures
+from posgate.gateway.mapping_cache import version_rows
 from posgate.gateway.mapping_policies import create_missing
 from posgate.gateway.tables import (
     CommandState,
@@ -95,11 +97,18 @@ def _now(verdicts: Sequence[Verdict]) -> datetime:
     return max(verdict.delivery.now for verdict in verdicts)
 
 
-async def first_deliveries(
-    session: AsyncSession, slots: Iterable[tuple[str, str] | None]
-) -> dict[tuple[str, str], int]:
-    """The stored delivery that claimed each (provider, key) first, for those claimed."""
-    return await ingest_sql.first_deliveries(session, sorted({slot for slot in slots if slot is not None}))
+async def look_up(
+    session: AsyncSession, slots: Iterable[tuple[str, str] | None], merchants: Iterable[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int] | None]:
+    """The stored delivery that claimed each (provider, key) first, for those claimed.
+
+    On PostgreSQL also, in the same round trip, the mapping versions `merchants`' snapshots are
+    kept under (None elsewhere: `MappingCache.snapshots` reads them itself).
+    """
+    wanted = sorted({slot for slot in slots if slot is not None})
+    if is_postgres(session):
+        return await ingest_sql.look_up(session, wanted, version_rows(merchants))
+    return await ingest_sql.first_deliveries(session, wanted), None
 
 
 def _outcome_values(verdict: Verdict) -> dict[str, Any]:

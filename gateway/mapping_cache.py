@@ -9,7 +9,7 @@ deliveries tells which cached snapshots are still current, in any number of proc
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,14 +36,21 @@ class MappingCache:
         self._entries: OrderedDict[Merchant, tuple[Version, MappingSnapshot]] = OrderedDict()
 
     async def snapshots(
-        self, session: AsyncSession, merchants: Iterable[Merchant]
+        self,
+        session: AsyncSession,
+        merchants: Iterable[Merchant],
+        versions: Mapping[Merchant, int] | None = None,
     ) -> dict[Merchant, MappingSnapshot]:
-        """A current snapshot of each merchant, read in `session`'s transaction where stale."""
+        """A current snapshot of each merchant, read in `session`'s transaction where stale.
+
+        `versions`: the stored versions of `version_rows(merchants)` (or more), if the caller
+        read them already (`posgate.gateway.ingest_sql.look_up`); read here otherwise.
+        """
         wanted = sorted(set(merchants))
         if not wanted:
             return {}
-        channels = {(provider, EVERY_MERCHANT) for provider, _ in wanted}
-        versions = await _versions(session, sorted(channels | set(wanted)))
+        if versions is None:
+            versions = await _versions(session, version_rows(wanted))
         found: dict[Merchant, MappingSnapshot] = {}
         for merchant in wanted:
             # A merchant without a version row never had a mapping or policy: version 0.
@@ -64,6 +71,12 @@ class MappingCache:
         self._entries.move_to_end(merchant)
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)
+
+
+def version_rows(merchants: Iterable[Merchant]) -> list[Merchant]:
+    """The `gw_mapping_versions` rows that tell whether `merchants`' snapshots are current."""
+    wanted = set(merchants)
+    return sorted(wanted | {(provider, EVERY_MERCHANT) for provider, _ in wanted})
 
 
 # On PostgreSQL one statement shape (and cached plan) for any number of merchants.

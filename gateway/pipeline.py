@@ -32,7 +32,7 @@ from posgate.gateway.adapters.base import (
 from posgate.gateway.adapters.registry import ADAPTERS
 from posgate.gateway.dedupe import dedupe_key
 from posgate.gateway.deliveries import Delivery, IngestResult, Verdict
-from posgate.gateway.ingest_store import first_deliveries, store
+from posgate.gateway.ingest_store import look_up, store
 from posgate.gateway.mapping_cache import MappingCache
 from posgate.gateway.mapping_policies import CreatingLookup
 from posgate.gateway.mappings import MappingSnapshot
@@ -124,15 +124,19 @@ async def decide(session: AsyncSession, deliveries: Sequence[Delivery], cache: M
     """Everything `run_batch` does before storing: duplicates, mappings, commands or failures."""
     verdicts = [Verdict(delivery) for delivery in deliveries]
     parsed = [v for v in verdicts if v.delivery.error is None]
-    firsts = await first_deliveries(
-        session, [v.delivery.dedupe_slot for v in parsed if v.delivery.deduplicate]
+    firsts, versions = await look_up(
+        session,
+        [v.delivery.dedupe_slot for v in parsed if v.delivery.deduplicate],
+        {(v.delivery.request.provider, v.merchant) for v in parsed},
     )
     for verdict in parsed:
         slot = verdict.delivery.dedupe_slot
         if verdict.delivery.deduplicate and slot is not None:
             verdict.duplicate_of = firsts.get(slot)
     fresh = [v for v in parsed if v.duplicate_of is None]
-    lookups = await cache.snapshots(session, {(v.delivery.request.provider, v.merchant) for v in fresh})
+    lookups = await cache.snapshots(
+        session, {(v.delivery.request.provider, v.merchant) for v in fresh}, versions
+    )
     for verdict in fresh:
         await transform(session, verdict, lookups[(verdict.delivery.request.provider, verdict.merchant)])
     return verdicts

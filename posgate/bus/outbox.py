@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import insert, text
+from sqlalchemy import TextClause, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from posgate.bus.ports import OutgoingEvent
@@ -18,19 +18,25 @@ __all__ = ["OutgoingEvent", "add_events"]
 
 # PostgreSQL: one statement for the whole batch, each column bound as one array, so the cost
 # per event is an array element rather than a parameter set (rows keep the array order).
-_INSERT_MANY = PositionalSql.of(
-    text(
-        "INSERT INTO event_outbox (event_id, event_type, routing_key, partition_key, headers, body,"
-        " created_at, published_at, attempts)"
-        " SELECT e, t, r, p, CAST(h AS json), b, c, NULL, 0"
-        " FROM unnest(CAST(:event_id AS text[]), CAST(:event_type AS text[]), CAST(:routing_key AS text[]),"
-        " CAST(:partition_key AS text[]), CAST(:headers AS text[]), CAST(:body AS bytea[]),"
-        " CAST(:created_at AS timestamptz[])) WITH ORDINALITY AS row(e, t, r, p, h, b, c, n) ORDER BY n"
-    )
+_INSERT_MANY_SQL = (
+    "INSERT INTO event_outbox (event_id, event_type, routing_key, partition_key, headers, body,"
+    " created_at, published_at, attempts)"
+    " SELECT e, t, r, p, CAST(h AS json), b, c, NULL, 0"
+    " FROM unnest(CAST(:event_id AS text[]), CAST(:event_type AS text[]), CAST(:routing_key AS text[]),"
+    " CAST(:partition_key AS text[]), CAST(:headers AS text[]), CAST(:body AS bytea[]),"
+    " CAST(:created_at AS timestamptz[])) WITH ORDINALITY AS row(e, t, r, p, h, b, c, n) ORDER BY n"
 )
+_INSERT_MANY = PositionalSql.of(text(_INSERT_MANY_SQL))
+_ALONG: dict[str, PositionalSql] = {}
+"""`_INSERT_MANY` behind another statement as a CTE, by the other statement's text."""
 
 
-async def add_events(session: AsyncSession, events: Sequence[OutgoingEvent]) -> None:
+async def add_events(
+    session: AsyncSession,
+    events: Sequence[OutgoingEvent],
+    *,
+    along: tuple[TextClause, Mapping[str, object]] | None = None,
+) -> None:
     """Insert `events` into the outbox inside the caller's open transaction.
 
     Nothing is committed here: the events become visible to the relay exactly when (and only
@@ -39,8 +45,22 @@ async def add_events(session: AsyncSession, events: Sequence[OutgoingEvent]) -> 
     Args:
         session: The caller's session, inside the transaction that changes state.
         events: Events in the order they must be published.
+        along: On PostgreSQL only: another write (a statement returning nothing, whose
+            parameter names differ from the outbox's) and its parameters, sent with the events
+            as one statement (one round trip instead of two).
 
     """
+    if along is not None:
+        statement, parameters = along
+        if not events:
+            await raw.fetch(session, PositionalSql.of(statement), parameters)
+            return
+        together = _ALONG.get(statement.text)
+        if together is None:
+            together = PositionalSql.of(text(f"WITH along AS ({statement.text}) {_INSERT_MANY_SQL}"))
+            _ALONG[statement.text] = together
+        await raw.fetch(session, together, {**parameters, **_columns(events, datetime.now(UTC))})
+        return
     if not events:
         return
     now = datetime.now(UTC)

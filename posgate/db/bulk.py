@@ -72,9 +72,12 @@ def _array_type(column: Column[Any]) -> str:
     return "text[]"
 
 
-def unnest_insert(table: Table, columns: Sequence[str], suffix: str = "") -> TextClause:
-    """`INSERT INTO table (columns) SELECT * FROM unnest(...) <suffix>`, one array per column."""
-    arrays = ", ".join(f"CAST(:{name} AS {_array_type(table.c[name])})" for name in columns)
+def unnest_insert(table: Table, columns: Sequence[str], suffix: str = "", *, prefix: str = "") -> TextClause:
+    """`INSERT INTO table (columns) SELECT * FROM unnest(...) <suffix>`, one array per column.
+
+    Each column's array is bound as `:<prefix><column>`.
+    """
+    arrays = ", ".join(f"CAST(:{prefix}{name} AS {_array_type(table.c[name])})" for name in columns)
     names = ", ".join(columns)
     # Table and column names come from our own table definitions, never from input.
     return text(f"INSERT INTO {table.name} ({names}) SELECT * FROM unnest({arrays}) {suffix}")  # noqa: S608

@@ -13,6 +13,8 @@ from posgate.services.inventory.tables import changes, movements, stock, store_s
 __all__ = ["Arrays", "Statement", "write"]
 
 INSERT_CHANGES = Statement(unnest_insert(changes, [c.name for c in changes.c]), sqlite.insert(changes))
+CHANGES_ALONG_EVENTS = unnest_insert(changes, [c.name for c in changes.c], prefix="change_")
+"""On PostgreSQL: the change-log insert sent with the outbox's (`add_events(along=...)`)."""
 
 _MOVEMENT_COLUMNS = [c.name for c in movements.c if c.name != "id"]
 CLAIM_MOVEMENTS = Statement(

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from posgate.bus.outbox import add_events
 from posgate.bus.ports import OutgoingEvent
 from posgate.contracts import events
+from posgate.db.bulk import is_postgres
 from posgate.runtime.correlation import current_correlation_id
 from posgate.services.inventory import bulk, convert
 from posgate.services.inventory.domain import Alert, Kind, Level
@@ -96,13 +97,18 @@ async def record(session: AsyncSession, recorded: Sequence[Change], alerts: Iter
     """
     stamped = _stamped(recorded)
     session.info.setdefault(COMMITTED, []).extend(stamped)
-    if stamped:
-        await bulk.write(session, bulk.INSERT_CHANGES, _change_rows(stamped))
     stores: dict[str, list[Change]] = {}
     for change in stamped:
         stores.setdefault(change.event_id, []).append(change)
     outgoing = [_stock_changed(sorted(group, key=_sequence)) for group in stores.values()]
     outgoing.extend(_alert(alert) for alert in alerts)
+    if stamped and is_postgres(session):
+        # One round trip for the change log and the outbox.
+        rows = {f"change_{name}": values for name, values in _change_rows(stamped).items()}
+        await add_events(session, outgoing, along=(bulk.CHANGES_ALONG_EVENTS, rows))
+        return
+    if stamped:
+        await bulk.write(session, bulk.INSERT_CHANGES, _change_rows(stamped))
     await add_events(session, outgoing)
 
 

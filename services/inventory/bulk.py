@@ -5,9 +5,11 @@ An upsert of stock locks its rows in the order given (see `journal`).
 
 from __future__ import annotations
 
+from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
 
 from posgate.db.bulk import Arrays, Statement, unnest_insert, write
+from posgate.db.raw import PositionalSql
 from posgate.services.inventory.tables import changes, movements, stock, store_sequences
 
 __all__ = ["Arrays", "Statement", "write"]
@@ -26,6 +28,29 @@ CLAIM_MOVEMENTS = Statement(
     sqlite.insert(movements)
     .on_conflict_do_nothing(index_elements=["tenant_id", "idempotency_key"])
     .returning(movements.c.tenant_id, movements.c.idempotency_key),
+)
+
+_CLAIM_SQL = unnest_insert(
+    movements,
+    _MOVEMENT_COLUMNS,
+    "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING tenant_id, idempotency_key, store_id",
+).text
+# PostgreSQL: the claims and the sequence numbers of the claimed movements' stores in one round
+# trip. The per-store counts aggregate every claim before the first sequence row is locked
+# (sorted), so the lock order of `journal` holds. Rows: (0, tenant, key, NULL) per claimed
+# movement, (1, tenant, store, last sequence) per store.
+CLAIM_AND_ALLOCATE = PositionalSql.of(
+    text(
+        f"WITH claimed AS ({_CLAIM_SQL}),"  # noqa: S608 - our own table and column names
+        " counts AS (SELECT tenant_id, store_id, count(*) AS n FROM claimed GROUP BY tenant_id, store_id),"
+        " allocated AS (INSERT INTO inv_store_sequences (tenant_id, store_id, last_sequence)"
+        " SELECT tenant_id, store_id, n FROM counts ORDER BY tenant_id, store_id"
+        " ON CONFLICT (tenant_id, store_id) DO UPDATE"
+        " SET last_sequence = inv_store_sequences.last_sequence + excluded.last_sequence"
+        " RETURNING tenant_id, store_id, last_sequence)"
+        " SELECT 0, tenant_id, idempotency_key, NULL::bigint FROM claimed"
+        " UNION ALL SELECT 1, tenant_id, store_id, last_sequence FROM allocated"
+    )
 )
 
 _allocate = sqlite.insert(store_sequences)

@@ -15,6 +15,8 @@ from typing import cast
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from posgate.db import raw
+from posgate.db.bulk import is_postgres
 from posgate.services.inventory import alerts, bulk, journal
 from posgate.services.inventory.domain import Alert, CountCommand, Kind, Level, MovementCommand, Position
 from posgate.services.inventory.levels import level_from_row, read_levels
@@ -59,10 +61,25 @@ def _ledger_rows(
     }
 
 
-async def _claim(session: AsyncSession, rows: bulk.Arrays) -> set[tuple[str, str]]:
-    """Insert ledger rows whose (tenant, key) is new; return the keys that were new."""
-    claimed = await bulk.write(session, bulk.CLAIM_MOVEMENTS, rows)
-    return {(row[0], row[1]) for row in claimed}
+async def _claim(
+    session: AsyncSession, rows: bulk.Arrays
+) -> tuple[set[tuple[str, str]], dict[tuple[str, str], int] | None]:
+    """Insert ledger rows whose (tenant, key) is new; the keys that were new.
+
+    On PostgreSQL the same statement allocates the sequence numbers of the claimed movements'
+    stores: the first of each store is returned too (None elsewhere: `journal.allocate` then).
+    """
+    if not is_postgres(session):
+        claimed = await bulk.write(session, bulk.CLAIM_MOVEMENTS, rows)
+        return {(row[0], row[1]) for row in claimed}, None
+    keys: set[tuple[str, str]] = set()
+    last: dict[tuple[str, str], int] = {}
+    for kind, tenant_id, name, sequence in await raw.fetch(session, bulk.CLAIM_AND_ALLOCATE, rows):
+        if kind == 0:
+            keys.add((tenant_id, name))
+        else:
+            last[(tenant_id, name)] = int(sequence)
+    return keys, last
 
 
 def _first_occurrences(commands: Sequence[MovementCommand]) -> list[int]:
@@ -93,13 +110,13 @@ async def apply_movements(
     firsts = _first_occurrences(commands)
     first_commands = [commands[i] for i in firsts]
     kinds = [c.kind or Kind.ADJUSTMENT for c in first_commands]
-    claimed = await _claim(
+    claimed, last_sequences = await _claim(
         session, _ledger_rows(first_commands, kinds, [c.delta for c in first_commands], now)
     )
     fresh = [i for i in firsts if (commands[i].position.tenant_id, commands[i].idempotency_key) in claimed]
     results: dict[int, Applied] = {}
     if fresh:
-        levels = await _apply_fresh(session, [commands[i] for i in fresh], now)
+        levels = await _apply_fresh(session, [commands[i] for i in fresh], now, last_sequences)
         results.update({i: Applied(Outcome.APPLIED, level) for i, level in zip(fresh, levels, strict=True)})
     rest = [i for i in range(len(commands)) if i not in results]
     current = await read_levels(session, (commands[i].position for i in rest))
@@ -108,10 +125,21 @@ async def apply_movements(
     return [results[i] for i in range(len(commands))]
 
 
-async def _apply_fresh(session: AsyncSession, fresh: Sequence[MovementCommand], now: datetime) -> list[Level]:
-    """Allocate sequences, update stock rows, then record changes and alerts."""
+async def _apply_fresh(
+    session: AsyncSession,
+    fresh: Sequence[MovementCommand],
+    now: datetime,
+    last_sequences: dict[tuple[str, str], int] | None,
+) -> list[Level]:
+    """Allocate sequences, update stock rows, then record changes and alerts.
+
+    `last_sequences`: each store's last allocated sequence, when the claim allocated them.
+    """
     per_store = Counter((c.position.tenant_id, c.position.store_id) for c in fresh)
-    first = await journal.allocate(session, per_store)
+    if last_sequences is None:
+        first = await journal.allocate(session, per_store)
+    else:
+        first = {store: last_sequences[store] - count + 1 for store, count in per_store.items()}
     sequences: list[int] = []
     offset: Counter[tuple[str, str]] = Counter()
     for command in fresh:

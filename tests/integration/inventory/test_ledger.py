@@ -15,7 +15,7 @@ from posgate.db.engine import create_engine, session_factory
 from posgate.db.tables import outbox
 from posgate.services.inventory import ledger
 from posgate.services.inventory.domain import CountCommand, Kind, MovementCommand, Position
-from posgate.services.inventory.tables import changes, movements, stock
+from posgate.services.inventory.tables import changes, movements, stock, store_sequences
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 P1 = Position("t1", "s1", "sku-1")
@@ -81,6 +81,18 @@ async def test_sequences_are_per_store(sessions) -> None:
     async with sessions() as session:
         rows = (await session.execute(select(changes.c.store_id, changes.c.sequence))).all()
     assert sorted(rows) == [("s1", 1), ("s1", 2), ("s2", 1)]
+
+
+async def test_a_duplicate_in_a_later_batch_takes_no_sequence_number(sessions) -> None:
+    await apply(sessions, mv("a", 5, position=P1), mv("b", 5, position=P2))
+    await apply(sessions, mv("a", 5, position=P1), mv("d", 1, position=P1), mv("e", 1, position=P2))
+    async with sessions() as session:
+        rows = (await session.execute(select(changes.c.store_id, changes.c.sequence, changes.c.delta))).all()
+        last = dict(
+            (await session.execute(select(store_sequences.c.store_id, store_sequences.c.last_sequence))).all()
+        )
+    assert sorted(rows) == [("s1", 1, 5), ("s1", 2, 1), ("s2", 1, 5), ("s2", 2, 1)]
+    assert last == {"s1": 2, "s2": 2}
 
 
 async def test_every_change_is_an_event_and_crossings_announce_themselves(sessions) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from posgate.db import raw
-from posgate.db.bulk import Arrays, Statement, is_postgres, unnest_insert
+from posgate.db.bulk import Arrays, Statement, is_postgres
 from posgate.db.raw import PositionalSql
 from posgate.gateway.tables import commands, dedupe_keys, raw_payloads
 
@@ -34,19 +34,19 @@ RAW_COLUMNS = (
     "store_id",
 )
 # Ids ascend in the order the rows were inserted, which is the order given.
-INSERT_RAW = Statement(
-    unnest_insert(raw_payloads, RAW_COLUMNS, "RETURNING id"),
+INSERT_RAW = Statement.unnest(
+    raw_payloads,
+    RAW_COLUMNS,
+    "RETURNING id",
     sqlite.insert(raw_payloads).returning(raw_payloads.c.id, sort_by_parameter_order=True),
 )
 
 CLAIM_COLUMNS = ("provider", "dedupe_key", "raw_payload_id", "created_at")
 # ON CONFLICT waits for a concurrent inserter of the same key and then does nothing.
-CLAIM_KEYS = Statement(
-    unnest_insert(
-        dedupe_keys,
-        CLAIM_COLUMNS,
-        "ON CONFLICT (provider, dedupe_key) DO NOTHING RETURNING provider, dedupe_key",
-    ),
+CLAIM_KEYS = Statement.unnest(
+    dedupe_keys,
+    CLAIM_COLUMNS,
+    "ON CONFLICT (provider, dedupe_key) DO NOTHING RETURNING provider, dedupe_key",
     sqlite.insert(dedupe_keys)
     .on_conflict_do_nothing(index_elements=["provider", "dedupe_key"])
     .returning(dedupe_keys.c.provider, dedupe_keys.c.dedupe_key),
@@ -64,10 +64,10 @@ COMMAND_COLUMNS = (
     "next_attempt_at",
     "created_at",
 )
-INSERT_COMMANDS = Statement(
-    unnest_insert(
-        commands, COMMAND_COLUMNS, "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key"
-    ),
+INSERT_COMMANDS = Statement.unnest(
+    commands,
+    COMMAND_COLUMNS,
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key",
     sqlite.insert(commands)
     .on_conflict_do_nothing(index_elements=["idempotency_key"])
     .returning(commands.c.id, commands.c.idempotency_key),

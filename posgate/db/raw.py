@@ -30,6 +30,8 @@ tests/integration/db/test_raw.py fails if they change.
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -48,22 +50,41 @@ _UNBEGUN = "posgate.db.raw.unbegun"
 _DIALECT = PGDialect_asyncpg()  # type: ignore[no-untyped-call]
 
 
+_JSON_ELEMENTS = "json_array_elements_text(CAST(:{} AS json))"
+_JSON_ELEMENTS_BOUND = re.compile(r"json_array_elements_text\(CAST\(\$(\d+) AS json\)\)")
+
+
+def json_elements(name: str) -> str:
+    """SQL reading parameter `name`, a list, as rows of text: `PositionalSql` sends it as JSON."""
+    return _JSON_ELEMENTS.format(name)
+
+
 @dataclass(frozen=True)
 class PositionalSql:
-    """A statement as asyncpg takes it: `$n` placeholders, and the parameter names in `$n` order."""
+    """A statement as asyncpg takes it: `$n` placeholders, and the parameter names in `$n` order.
+
+    Parameters read through `json_elements` are sent as one JSON text each (`json.dumps`).
+    """
 
     sql: str
     names: tuple[str, ...]
+    as_json: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, clause: ClauseElement) -> PositionalSql:
         """`clause` as SQLAlchemy's asyncpg dialect would send it (a repeated name keeps its number)."""
         compiled = cast(SQLCompiler, clause.compile(dialect=_DIALECT))
-        return cls(compiled.string, tuple(compiled.positiontup or ()))
+        names = tuple(compiled.positiontup or ())
+        bound = {names[int(number) - 1] for number in _JSON_ELEMENTS_BOUND.findall(compiled.string)}
+        return cls(compiled.string, names, frozenset(bound))
 
     def arguments(self, parameters: Mapping[str, object]) -> list[object]:
-        """The values of `parameters` in `$n` order."""
-        return [parameters[name] for name in self.names]
+        """The values of `parameters` in `$n` order (lists read by `json_elements` as JSON)."""
+        if not self.as_json:
+            return [parameters[name] for name in self.names]
+        return [
+            json.dumps(parameters[name]) if name in self.as_json else parameters[name] for name in self.names
+        ]
 
 
 async def fetch(

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from posgate.bus.outbox import add_events
 from posgate.bus.ports import OutgoingEvent
 from posgate.contracts import events
-from posgate.db.bulk import is_postgres
+from posgate.db.bulk import is_postgres, pick
 from posgate.runtime.correlation import current_correlation_id
 from posgate.services.inventory import bulk, convert
 from posgate.services.inventory.domain import Alert, Kind, Level
@@ -105,7 +105,7 @@ async def record(session: AsyncSession, recorded: Sequence[Change], alerts: Iter
     if stamped and is_postgres(session):
         # One round trip for the change log and the outbox.
         rows = {f"change_{name}": values for name, values in _change_rows(stamped).items()}
-        await add_events(session, outgoing, along=(bulk.CHANGES_ALONG_EVENTS, rows))
+        await add_events(session, outgoing, along=(pick(len(stamped), *bulk.CHANGES_ALONG_EVENTS), rows))
         return
     if stamped:
         await bulk.write(session, bulk.INSERT_CHANGES, _change_rows(stamped))

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from posgate.db import raw
-from posgate.db.bulk import is_postgres
+from posgate.db.bulk import is_postgres, pick
 from posgate.services.inventory import alerts, bulk, journal
 from posgate.services.inventory.domain import Alert, CountCommand, Kind, Level, MovementCommand, Position
 from posgate.services.inventory.levels import level_from_row, read_levels
@@ -74,7 +74,8 @@ async def _claim(
         return {(row[0], row[1]) for row in claimed}, None
     keys: set[tuple[str, str]] = set()
     last: dict[tuple[str, str], int] = {}
-    for kind, tenant_id, name, sequence in await raw.fetch(session, bulk.CLAIM_AND_ALLOCATE, rows):
+    statement = pick(len(rows["tenant_id"]), *bulk.CLAIM_AND_ALLOCATE)
+    for kind, tenant_id, name, sequence in await raw.fetch(session, statement, rows):
         if kind == 0:
             keys.add((tenant_id, name))
         else:

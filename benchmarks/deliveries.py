@@ -61,8 +61,8 @@ class Delivery:
         return head.encode() + self.body
 
 
-def make(secret: str, prefix: str, count: int) -> list[Delivery]:
-    """`count` deliveries; number n is one receipt of `n + 1` units of item-(n mod 16).
+def make(secret: str, prefix: str, count: int, *, first_delta: int = 1) -> list[Delivery]:
+    """`count` deliveries; number n is one receipt of `n + first_delta` units of item-(n mod 16).
 
     The delta identifies the delivery in the stock change the inventory service streams back.
     """
@@ -83,7 +83,7 @@ def make(secret: str, prefix: str, count: int) -> list[Delivery]:
                             "movement_id": f"{prefix}-{n}",
                             "item_id": f"item-{n % ITEMS}",
                             "type": "receipt",
-                            "delta": n + 1,
+                            "delta": n + first_delta,
                         }
                     ],
                 },

@@ -118,20 +118,32 @@ def unnest_insert(
     spent more CPU encoding its arrays than on anything else of its own. For a few rows the
     arrays are cheaper (`pick`, `JSON_FROM_ROWS`).
     """
+    rows = unnest_rows(table, columns, prefix=prefix, as_json=as_json)
+    # Table and column names come from our own table definitions, never from input.
+    return text(f"INSERT INTO {table.name} ({', '.join(columns)}) {rows} {suffix}")
+
+
+def unnest_rows(
+    table: Table, columns: Sequence[str], *, prefix: str = "", as_json: bool = False, ordinality: bool = False
+) -> str:
+    """The `SELECT` of `unnest_insert`: one row per element, one column per list (see there).
+
+    With `ordinality`, a last column `n` numbers the rows from 1 in the order given.
+    """
     sources, values = [], []
     for name in columns:
         kind = _array_type(table.c[name])
         if as_json and kind not in ("timestamptz[]", "bytea[]"):
             sources.append(raw.json_elements(f"{prefix}{name}"))
-            values.append(f"CAST(r.{name} AS {kind[:-2]})")
+            values.append(f"CAST(r.{name} AS {kind[:-2]}) AS {name}")
         else:
             sources.append(f"unnest(CAST(:{prefix}{name} AS {kind}))")
             values.append(f"r.{name}")
     names = ", ".join(columns)
-    # Table and column names come from our own table definitions, never from input.
-    return text(
-        f"INSERT INTO {table.name} ({names}) SELECT {', '.join(values)}"  # noqa: S608
-        f" FROM ROWS FROM ({', '.join(sources)}) AS r({names}) {suffix}"
+    numbered = (" WITH ORDINALITY", ", n", ", r.n") if ordinality else ("", "", "")
+    return (
+        f"SELECT {', '.join(values)}{numbered[2]}"  # noqa: S608 - our own column names
+        f" FROM ROWS FROM ({', '.join(sources)}){numbered[0]} AS r({names}{numbered[1]})"
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
 
-from posgate.db.bulk import Arrays, Statement, unnest_insert, write
+from posgate.db.bulk import Arrays, Statement, unnest_insert, unnest_rows, write
 from posgate.db.raw import PositionalSql
 from posgate.services.inventory.tables import changes, movements, stock, store_sequences
 
@@ -33,35 +33,56 @@ CLAIM_MOVEMENTS = Statement.unnest(
 )
 
 
-def _claim_and_allocate(*, as_json: bool) -> PositionalSql:
-    claim = unnest_insert(
-        movements,
-        _MOVEMENT_COLUMNS,
-        "ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING tenant_id, idempotency_key, store_id",
-        as_json=as_json,
-    ).text
+STOCK_COLUMNS = tuple(column.name for column in stock.c)
+
+
+def _claim_and_stock(*, as_json: bool) -> PositionalSql:
+    rows = unnest_rows(movements, _MOVEMENT_COLUMNS, as_json=as_json, ordinality=True)
+    columns = ", ".join(_MOVEMENT_COLUMNS)
+    stock_columns = ", ".join(STOCK_COLUMNS)
     return PositionalSql.of(
         text(
-            f"WITH claimed AS ({claim}),"  # noqa: S608 - our own table and column names
-            " counts AS (SELECT tenant_id, store_id, count(*) AS n FROM claimed"
+            f"WITH given AS MATERIALIZED ({rows}),"  # noqa: S608 - our own table and column names
+            f" claimed AS (INSERT INTO inv_movements ({columns}) SELECT {columns} FROM given ORDER BY n"
+            " ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING tenant_id, idempotency_key),"
+            " fresh AS MATERIALIZED (SELECT i.tenant_id, i.idempotency_key, i.store_id, i.sku, i.delta, i.n"
+            " FROM given AS i JOIN claimed AS c"
+            " ON c.tenant_id = i.tenant_id AND c.idempotency_key = i.idempotency_key),"
+            " counts AS (SELECT tenant_id, store_id, count(*) AS taken FROM fresh"
             " GROUP BY tenant_id, store_id),"
             " allocated AS (INSERT INTO inv_store_sequences (tenant_id, store_id, last_sequence)"
-            " SELECT tenant_id, store_id, n FROM counts ORDER BY tenant_id, store_id"
+            " SELECT tenant_id, store_id, taken FROM counts ORDER BY tenant_id, store_id"
             " ON CONFLICT (tenant_id, store_id) DO UPDATE"
             " SET last_sequence = inv_store_sequences.last_sequence + excluded.last_sequence"
-            " RETURNING tenant_id, store_id, last_sequence)"
-            " SELECT 0, tenant_id, idempotency_key, NULL::bigint FROM claimed"
-            " UNION ALL SELECT 1, tenant_id, store_id, last_sequence FROM allocated"
+            " RETURNING tenant_id, store_id, last_sequence),"
+            " numbered AS MATERIALIZED (SELECT f.tenant_id, f.idempotency_key, f.store_id, f.sku, f.delta,"
+            " a.last_sequence - c.taken"
+            " + row_number() OVER (PARTITION BY f.tenant_id, f.store_id ORDER BY f.n) AS sequence"
+            " FROM fresh AS f JOIN allocated AS a ON a.tenant_id = f.tenant_id AND a.store_id = f.store_id"
+            " JOIN counts AS c ON c.tenant_id = f.tenant_id AND c.store_id = f.store_id),"
+            f" stocked AS (INSERT INTO inv_stock ({stock_columns})"
+            " SELECT tenant_id, store_id, sku, sum(delta), 0, max(sequence), 0, NULL, 0,"
+            " CAST(:alert_ok AS text), false, CAST(:now AS timestamptz)"
+            " FROM numbered GROUP BY tenant_id, store_id, sku ORDER BY tenant_id, store_id, sku"
+            " ON CONFLICT (tenant_id, store_id, sku) DO UPDATE"
+            " SET on_hand = inv_stock.on_hand + excluded.on_hand,"
+            " sequence = excluded.sequence, updated_at = excluded.updated_at"
+            f" RETURNING {stock_columns})"
+            # A claimed movement's row, in the shape of a stock row: its key and its sequence.
+            " SELECT 0 AS kind, tenant_id, idempotency_key, NULL::text, NULL::bigint, NULL::bigint, sequence,"
+            " NULL::bigint, NULL::bigint, NULL::bigint, NULL::text, NULL::boolean, NULL::timestamptz"
+            " FROM numbered"
+            f" UNION ALL SELECT 1, {stock_columns} FROM stocked"
         )
     )
 
 
-# PostgreSQL: the claims and the sequence numbers of the claimed movements' stores in one round
-# trip, in its array and JSON forms (`posgate.db.bulk.pick`). The per-store counts aggregate
-# every claim before the first sequence row is locked (sorted), so the lock order of `journal`
-# holds. Rows: (0, tenant, key, NULL) per claimed movement, (1, tenant, store, last sequence)
-# per store.
-CLAIM_AND_ALLOCATE = (_claim_and_allocate(as_json=False), _claim_and_allocate(as_json=True))
+# PostgreSQL: one statement claims the movements, numbers the claimed ones per store and adds
+# them to stock (array and JSON forms, `posgate.db.bulk.pick`). Each step aggregates all of the
+# previous one before it locks a row (claims, then store sequence rows sorted, then stock rows
+# sorted), so the lock order of `journal` holds. Rows: (0, tenant, key, ..., sequence, ...) per
+# claimed movement, then (1, every stock column) per position after the update.
+CLAIM_AND_STOCK = (_claim_and_stock(as_json=False), _claim_and_stock(as_json=True))
 
 _allocate = sqlite.insert(store_sequences)
 ALLOCATE = Statement.unnest(
@@ -76,7 +97,6 @@ ALLOCATE = Statement.unnest(
     ).returning(store_sequences.c.tenant_id, store_sequences.c.store_id, store_sequences.c.last_sequence),
 )
 
-STOCK_COLUMNS = tuple(column.name for column in stock.c)
 _add = sqlite.insert(stock)
 # New positions are inserted as given; existing ones get the delta added and the new sequence.
 ADD_TO_STOCK = Statement.unnest(

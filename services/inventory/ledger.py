@@ -61,34 +61,40 @@ def _ledger_rows(
     }
 
 
-async def _claim(
-    session: AsyncSession, rows: bulk.Arrays
-) -> tuple[set[tuple[str, str]], dict[tuple[str, str], int] | None]:
-    """Insert ledger rows whose (tenant, key) is new; the keys that were new.
+async def _claim(session: AsyncSession, rows: bulk.Arrays) -> set[tuple[str, str]]:
+    """Insert ledger rows whose (tenant, key) is new; return the keys that were new."""
+    claimed = await bulk.write(session, bulk.CLAIM_MOVEMENTS, rows)
+    return {(row[0], row[1]) for row in claimed}
 
-    On PostgreSQL the same statement allocates the sequence numbers of the claimed movements'
-    stores: the first of each store is returned too (None elsewhere: `journal.allocate` then).
-    """
-    if not is_postgres(session):
-        claimed = await bulk.write(session, bulk.CLAIM_MOVEMENTS, rows)
-        return {(row[0], row[1]) for row in claimed}, None
-    keys: set[tuple[str, str]] = set()
-    last: dict[tuple[str, str], int] = {}
-    statement = pick(len(rows["tenant_id"]), *bulk.CLAIM_AND_ALLOCATE)
-    for kind, tenant_id, name, sequence in await raw.fetch(session, statement, rows):
-        if kind == 0:
-            keys.add((tenant_id, name))
+
+@dataclass(frozen=True, slots=True)
+class _Stocked:
+    """What `CLAIM_AND_STOCK` did: each claimed movement's sequence, each position's stock row."""
+
+    sequences: dict[tuple[str, str], int]
+    rows: dict[Position, dict[str, object]]
+
+
+async def _claim_and_stock(session: AsyncSession, rows: bulk.Arrays, now: datetime) -> _Stocked:
+    """PostgreSQL: claim, number and add to stock in one statement (`bulk.CLAIM_AND_STOCK`)."""
+    statement = pick(len(rows["tenant_id"]), *bulk.CLAIM_AND_STOCK)
+    found = await raw.fetch(session, statement, {**rows, "alert_ok": Alert.OK.value, "now": now})
+    stocked = _Stocked({}, {})
+    for row in found:
+        if row[0] == 0:
+            stocked.sequences[(row[1], row[2])] = int(row[6])
         else:
-            last[(tenant_id, name)] = int(sequence)
-    return keys, last
+            stocked.rows[Position(row[1], row[2], row[3])] = dict(
+                zip(bulk.STOCK_COLUMNS, row[1:], strict=True)
+            )
+    return stocked
 
 
 def _first_occurrences(commands: Sequence[MovementCommand]) -> list[int]:
     seen: set[tuple[str, str]] = set()
     firsts: list[int] = []
     for index, command in enumerate(commands):
-        key = (command.position.tenant_id, command.idempotency_key)
-        if key not in seen:
+        if (key := _key(command)) not in seen:
             seen.add(key)
             firsts.append(index)
     return firsts
@@ -111,13 +117,20 @@ async def apply_movements(
     firsts = _first_occurrences(commands)
     first_commands = [commands[i] for i in firsts]
     kinds = [c.kind or Kind.ADJUSTMENT for c in first_commands]
-    claimed, last_sequences = await _claim(
-        session, _ledger_rows(first_commands, kinds, [c.delta for c in first_commands], now)
-    )
-    fresh = [i for i in firsts if (commands[i].position.tenant_id, commands[i].idempotency_key) in claimed]
+    rows = _ledger_rows(first_commands, kinds, [c.delta for c in first_commands], now)
+    stocked = await _claim_and_stock(session, rows, now) if is_postgres(session) else None
+    claimed = stocked.sequences if stocked is not None else await _claim(session, rows)
+    fresh = [i for i in firsts if _key(commands[i]) in claimed]
     results: dict[int, Applied] = {}
     if fresh:
-        levels = await _apply_fresh(session, [commands[i] for i in fresh], now, last_sequences)
+        moved = [commands[i] for i in fresh]
+        if stocked is None:
+            levels = await _apply_fresh(session, moved, now)
+        else:
+            sequences = [stocked.sequences[_key(command)] for command in moved]
+            levels = await _record_movements(
+                session, fresh=moved, sequences=sequences, totals=_totals(moved), rows=stocked.rows, now=now
+            )
         results.update({i: Applied(Outcome.APPLIED, level) for i, level in zip(fresh, levels, strict=True)})
     rest = [i for i in range(len(commands)) if i not in results]
     current = await read_levels(session, (commands[i].position for i in rest))
@@ -126,32 +139,33 @@ async def apply_movements(
     return [results[i] for i in range(len(commands))]
 
 
-async def _apply_fresh(
-    session: AsyncSession,
-    fresh: Sequence[MovementCommand],
-    now: datetime,
-    last_sequences: dict[tuple[str, str], int] | None,
-) -> list[Level]:
+def _key(command: MovementCommand) -> tuple[str, str]:
+    return (command.position.tenant_id, command.idempotency_key)
+
+
+def _totals(fresh: Sequence[MovementCommand]) -> dict[Position, int]:
+    totals: dict[Position, int] = defaultdict(int)
+    for command in fresh:
+        totals[command.position] += command.delta
+    return totals
+
+
+async def _apply_fresh(session: AsyncSession, fresh: Sequence[MovementCommand], now: datetime) -> list[Level]:
     """Allocate sequences, update stock rows, then record changes and alerts.
 
-    `last_sequences`: each store's last allocated sequence, when the claim allocated them.
+    Not on PostgreSQL: `CLAIM_AND_STOCK` does the first two there, in the claim's statement.
     """
-    per_store = Counter((c.position.tenant_id, c.position.store_id) for c in fresh)
-    if last_sequences is None:
-        first = await journal.allocate(session, per_store)
-    else:
-        first = {store: last_sequences[store] - count + 1 for store, count in per_store.items()}
+    first = await journal.allocate(
+        session, Counter((c.position.tenant_id, c.position.store_id) for c in fresh)
+    )
     sequences: list[int] = []
     offset: Counter[tuple[str, str]] = Counter()
     for command in fresh:
         store = (command.position.tenant_id, command.position.store_id)
         sequences.append(first[store] + offset[store])
         offset[store] += 1
-    totals: dict[Position, int] = defaultdict(int)
-    last_sequence: dict[Position, int] = {}
-    for command, sequence in zip(fresh, sequences, strict=True):
-        totals[command.position] += command.delta
-        last_sequence[command.position] = sequence
+    totals = _totals(fresh)
+    last_sequence = {command.position: sequence for command, sequence in zip(fresh, sequences, strict=True)}
     rows = await _add_to_stock(session, totals, last_sequence, now)
     return await _record_movements(
         session, fresh=fresh, sequences=sequences, totals=totals, rows=rows, now=now

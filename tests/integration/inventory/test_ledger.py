@@ -20,6 +20,7 @@ from posgate.services.inventory.tables import changes, movements, stock, store_s
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 P1 = Position("t1", "s1", "sku-1")
 P2 = Position("t1", "s2", "sku-1")
+P3 = Position("t1", "s1", "sku-3")
 
 
 @pytest.fixture
@@ -81,6 +82,28 @@ async def test_sequences_are_per_store(sessions) -> None:
     async with sessions() as session:
         rows = (await session.execute(select(changes.c.store_id, changes.c.sequence))).all()
     assert sorted(rows) == [("s1", 1), ("s1", 2), ("s2", 1)]
+
+
+async def test_a_large_batch_numbers_each_store_in_order_and_sums_each_position(sessions) -> None:
+    # 40 movements: on PostgreSQL the statement binds its columns as JSON (`JSON_FROM_ROWS`).
+    batch = [mv(f"k{n}", n + 1, position=(P1, P2, P3)[n % 3]) for n in range(40)]
+    results = await apply(sessions, *batch, mv("k0", 1000, position=P1))
+
+    assert [r.outcome for r in results] == ["applied"] * 40 + ["duplicate"]
+    by_store: dict[str, list[int]] = {}
+    for command, result in zip(batch, results, strict=False):
+        by_store.setdefault(command.position.store_id, []).append(result.level.sequence)
+    assert by_store == {"s1": list(range(1, 28)), "s2": list(range(1, 14))}
+    async with sessions() as session:
+        query = select(stock.c.store_id, stock.c.sku, stock.c.on_hand)
+        stored = {(store, sku): on_hand for store, sku, on_hand in await session.execute(query)}
+    assert stored == {
+        ("s1", "sku-1"): sum(n + 1 for n in range(40) if n % 3 == 0),
+        ("s2", "sku-1"): sum(n + 1 for n in range(40) if n % 3 == 1),
+        ("s1", "sku-3"): sum(n + 1 for n in range(40) if n % 3 == 2),
+    }
+    # The last movement of a position carries the level after the whole batch.
+    assert results[39].level.on_hand == stored[("s1", "sku-1")]
 
 
 async def test_a_duplicate_in_a_later_batch_takes_no_sequence_number(sessions) -> None:

@@ -73,10 +73,9 @@ async def store(
 async def _store_new(
     session: AsyncSession, verdicts: Sequence[Verdict], leased_until: datetime | None
 ) -> None:
-    positions = {id(verdict): n for n, verdict in enumerate(verdicts, start=1)}
     commands = [
-        {**_command_row(verdict, command, leased_until), "delivery": positions[id(verdict)]}
-        for verdict in verdicts
+        {**_command_row(verdict, command, leased_until), "delivery": position}
+        for position, verdict in enumerate(verdicts, start=1)
         for command in verdict.canonical
     ]
     commands.sort(key=lambda row: str(row["idempotency_key"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -27,8 +28,12 @@ _INSERT_MANY_SQL = (
     " CAST(:created_at AS timestamptz[])) WITH ORDINALITY AS row(e, t, r, p, h, b, c, n) ORDER BY n"
 )
 _INSERT_MANY = PositionalSql.of(text(_INSERT_MANY_SQL))
-_ALONG: dict[str, PositionalSql] = {}
-"""`_INSERT_MANY` behind another statement as a CTE, by the other statement's text."""
+
+
+@functools.cache
+def _positional(sql: str) -> PositionalSql:
+    """`sql` compiled once (the `along` statements are a few fixed texts)."""
+    return PositionalSql.of(text(sql))
 
 
 async def add_events(
@@ -53,12 +58,9 @@ async def add_events(
     if along is not None:
         statement, parameters = along
         if not events:
-            await raw.fetch(session, PositionalSql.of(statement), parameters)
+            await raw.fetch(session, _positional(statement.text), parameters)
             return
-        together = _ALONG.get(statement.text)
-        if together is None:
-            together = PositionalSql.of(text(f"WITH along AS ({statement.text}) {_INSERT_MANY_SQL}"))
-            _ALONG[statement.text] = together
+        together = _positional(f"WITH along AS ({statement.text}) {_INSERT_MANY_SQL}")
         await raw.fetch(session, together, {**parameters, **_columns(events, datetime.now(UTC))})
         return
     if not events:

@@ -18,7 +18,7 @@ process, so `fetch` gives their text straight to the session's asyncpg connectio
 `transaction` goes one step further for the background committers (`posgate.bus.held`): BEGIN
 and COMMIT go to asyncpg too (SQLAlchemy's session commit cost about 0.3 ms more per
 transaction), unless something in the block did use the session. With `begin=False` it sends
-no BEGIN: until something begins a transaction (`begin`, or a statement through the session),
+no BEGIN: until something begins a transaction (`begin_now`, or a statement through the session),
 each `fetch` commits by itself, so a block whose writes fit in one statement costs that one
 round trip instead of three (BEGIN, the statement, COMMIT).
 
@@ -127,7 +127,7 @@ async def transaction(
     asyncpg transaction as already started).
 
     With `begin=False` the transaction begins only when `begin_now` is called or a statement
-    goes through the session; until then each `fetch` commits on its own (`in_transaction`
+    goes through the session; until then each `fetch` commits on its own (`autocommits`
     tells which).
 
     Raises:

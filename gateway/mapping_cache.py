@@ -11,12 +11,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from posgate.db import raw
-from posgate.db.bulk import is_postgres
-from posgate.db.raw import PositionalSql
 from posgate.gateway.mapping_policies import EVERY_MERCHANT, policy_of
 from posgate.gateway.mappings import MappingSnapshot, snapshot
 from posgate.gateway.tables import mapping_versions
@@ -79,24 +76,12 @@ def version_rows(merchants: Iterable[Merchant]) -> list[Merchant]:
     return sorted(wanted | {(provider, EVERY_MERCHANT) for provider, _ in wanted})
 
 
-# On PostgreSQL one statement shape (and cached plan) for any number of merchants.
-_VERSIONS = PositionalSql.of(
-    text(
-        "SELECT v.provider, v.merchant_id, v.version FROM gw_mapping_versions AS v"
-        " JOIN unnest(CAST(:providers AS text[]), CAST(:merchants AS text[]))"
-        " AS wanted(provider, merchant_id)"
-        " ON v.provider = wanted.provider AND v.merchant_id = wanted.merchant_id"
-    )
-)
-
-
 async def _versions(session: AsyncSession, merchants: list[Merchant]) -> dict[Merchant, int]:
-    if is_postgres(session):
-        parameters = {"providers": [p for p, _ in merchants], "merchants": [m for _, m in merchants]}
-        rows = await raw.fetch(session, _VERSIONS, parameters)
-    else:
-        query = select(
-            mapping_versions.c.provider, mapping_versions.c.merchant_id, mapping_versions.c.version
-        ).where(tuple_(mapping_versions.c.provider, mapping_versions.c.merchant_id).in_(merchants))
-        rows = (await session.execute(query)).all()
-    return {(row[0], row[1]): int(row[2]) for row in rows}
+    """The stored versions of `merchants`.
+
+    The ingest path on PostgreSQL reads them with its claims instead (`ingest_sql.look_up`).
+    """
+    query = select(
+        mapping_versions.c.provider, mapping_versions.c.merchant_id, mapping_versions.c.version
+    ).where(tuple_(mapping_versions.c.provider, mapping_versions.c.merchant_id).in_(merchants))
+    return {(row[0], row[1]): int(row[2]) for row in await session.execute(query)}

@@ -66,7 +66,10 @@ class HttpServer:
 
         """
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named, not left 0: the asyncio loop sets TCP_NODELAY on accepted
+        # connections only when the listening socket says TCP, and without it a response
+        # written in two parts waits for the client's delayed ACK (about 40 ms).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self._host, self._port))

@@ -72,7 +72,11 @@ def component(deps: Dependencies) -> Component:
     # Built now, not on the first request, so a malformed allow-list fails the start.
     guard = app.state.webhook_guard = WebhookGuard.from_settings(settings)
     http = HttpServer(
-        app, settings.gateway_http_host, settings.gateway_http_port, grace_s=settings.shutdown_grace_s
+        app,
+        settings.gateway_http_host,
+        settings.gateway_http_port,
+        grace_s=settings.shutdown_grace_s,
+        reuse_port=settings.gateway_http_reuse_port,
     )
     policy = RetentionPolicy.from_seconds(settings.gateway_retention_s, settings.gateway_audit_retention_s)
     pruner = GatewayPruner(deps.sessions, policy, interval_s=settings.gateway_prune_interval_s)

@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     gateway_http_port: int = Field(
         8080, ge=0, le=65535, description="HTTP port of the gateway (webhooks, admin)."
     )
+    gateway_http_reuse_port: bool = Field(
+        False,
+        description="Bind the HTTP port with SO_REUSEPORT: gateway processes on one host share it.",
+    )
     webhook_credentials: list[WebhookCredential] = Field(
         default_factory=list,
         description="JSON list of {provider, tenant, secrets}: who may post webhooks for which tenant.",

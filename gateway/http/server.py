@@ -31,8 +31,15 @@ class _EmbeddedServer(uvicorn.Server):
 class HttpServer:
     """One uvicorn server task; `start()` binds and serves, `stop()` drains and ends it."""
 
-    def __init__(self, app: ASGIApp, host: str, port: int, *, grace_s: float) -> None:
-        """Serve `app` on host:port (0 picks a free port) once started."""
+    def __init__(
+        self, app: ASGIApp, host: str, port: int, *, grace_s: float, reuse_port: bool = False
+    ) -> None:
+        """Serve `app` on host:port (0 picks a free port) once started.
+
+        With `reuse_port`, the socket is bound with SO_REUSEPORT: other processes that do the
+        same may bind the same host:port, and the kernel spreads new connections over them.
+        Without it, a second process on the port fails to start.
+        """
         config = uvicorn.Config(
             app,
             host=host,
@@ -47,6 +54,7 @@ class HttpServer:
         self._server = _EmbeddedServer(config)
         self._host = host
         self._port = port
+        self._reuse_port = reuse_port
         self._socket: socket.socket | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -71,11 +79,14 @@ class HttpServer:
         # written in two parts waits for the client's delayed ACK (about 40 ms).
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self._reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             sock.bind((self._host, self._port))
-        except OSError:
+        except OSError as error:
             sock.close()
-            raise
+            # Name the address: "Address already in use" alone does not say which of the ports.
+            raise OSError(error.errno, f"HTTP {self._host}:{self._port}: {error.strerror}") from error
         sock.set_inheritable(True)
         self._socket = sock
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="gateway-http")

@@ -78,7 +78,8 @@ class Stack:
         finally:
             await engine.dispose()
 
-    async def start(self, component: str) -> PosgateProcess:
+    def process(self, component: str, extra_env: dict[str, str] | None = None) -> PosgateProcess:
+        """Start `posgate serve <component>` (not waiting for it)."""
         self.runs += 1
         env = (
             self.gateway_env
@@ -88,9 +89,16 @@ class Stack:
                 "POSGATE_INVENTORY_PORT": str(self.inventory_port),
             }
         )
-        process = PosgateProcess(["serve", component], env, self.tmp_path / f"{component}-{self.runs}.log")
+        log = self.tmp_path / f"{component}-{self.runs}.log"
+        process = PosgateProcess(["serve", component], {**env, **(extra_env or {})}, log)
         self.processes.append(process)
-        port = self.gateway_port if component == "gateway" else self.inventory_port
+        return process
+
+    async def start(self, component: str, extra_env: dict[str, str] | None = None) -> PosgateProcess:
+        """Start `posgate serve <component>` and wait until its gRPC port answers SERVING."""
+        process = self.process(component, extra_env)
+        env = {**self.gateway_env, **(extra_env or {})}
+        port = int(env["POSGATE_GATEWAY_PORT"]) if component == "gateway" else self.inventory_port
         await wait_serving(process, port)
         return process
 

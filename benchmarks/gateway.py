@@ -1,14 +1,15 @@
 """Gateway benchmark: signed webhooks through `posgate serve gateway` against a bare ASGI app.
 
-Run from the repository root (about 2 minutes; `--quick` takes about 40 s; needs `wrk`):
+Run from the repository root (about 3.5 minutes; `--quick` takes about a minute; needs `wrk`):
 
     .venv/bin/python -m benchmarks.gateway
 
 It creates a fresh PostgreSQL database, runs a bare ASGI app (`benchmarks/bare_asgi.py`, uvicorn
 with httptools, one process) and `posgate serve gateway` as separate processes, drives both
-with the same wrk command, then both at a fixed rate of half the gateway's throughput, then
-webhooks at 500/s with `posgate serve inventory` behind the gateway and a WatchStock stream
-watching the changes arrive. Prints one table and removes what it created.
+with the same wrk command, then both at a fixed rate of half the gateway's throughput, then two
+processes of each sharing the port under wrk, then webhooks at 500/s with `posgate serve
+inventory` behind the gateway and a WatchStock stream watching the changes arrive. Prints one
+table and removes what it created.
 docs/benchmarks.md explains each figure and what limits it.
 """
 
@@ -22,7 +23,7 @@ import shutil
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -89,26 +90,44 @@ def db_sources(database_url: str) -> dict[str, CpuSource]:
     }
 
 
+def summed(children: Sequence[Child]) -> CpuSource:
+    """The CPU seconds of `children` together."""
+    return lambda: sum(child.cpu_seconds() for child in children)
+
+
 @asynccontextmanager
-async def bare_app(setup: Setup, loop: str) -> AsyncIterator[Server]:
-    """The bare ASGI baseline, one uvicorn process."""
+async def bare_app(setup: Setup, loop: str, processes: int = 1) -> AsyncIterator[Server]:
+    """The bare ASGI baseline: one uvicorn process, or `processes` sharing the port (SO_REUSEPORT)."""
     port = free_port()
-    child = Child(
-        f"bare-{loop}", ["-m", "benchmarks.bare_asgi", "--port", str(port), "--loop", loop], {}, setup.log_dir
-    )
+    args = ["-m", "benchmarks.bare_asgi", "--port", str(port), "--loop", loop]
+    if processes > 1:
+        args.append("--reuse-port")
+    children = []
     try:
+        for number in range(processes):
+            children.append(Child(f"bare-{loop}-{number}", args, {}, setup.log_dir))
         await wait_http(port)
-        yield Server(port, {"server": child.cpu_seconds, "wrk": wrk_children_seconds})
+        yield Server(port, {"server": summed(children), "wrk": wrk_children_seconds})
     finally:
-        child.stop()
+        for child in children:
+            child.stop()
 
 
 @asynccontextmanager
 async def gateway_server(
-    setup: Setup, database_url: str, secret: str, inventory_port: int, downstream: CpuSource
+    setup: Setup,
+    database_url: str,
+    secret: str,
+    inventory_port: int,
+    downstream: CpuSource,
+    *,
+    processes: int = 1,
 ) -> AsyncIterator[Server]:
-    """`posgate serve gateway` with production settings, warnings-only logs and no rate limit."""
-    http_port, grpc_port = free_port(), free_port()
+    """`posgate serve gateway` with production settings, warnings-only logs and no rate limit.
+
+    With `processes` > 1, that many share the HTTP port (`POSGATE_GATEWAY_HTTP_REUSE_PORT`).
+    """
+    http_port = free_port()
     credentials = [{"provider": deliveries.PROVIDER, "tenant": deliveries.TENANT, "secrets": [secret]}]
     env = {
         "POSGATE_DATABASE_URL": database_url,
@@ -117,8 +136,8 @@ async def gateway_server(
         "POSGATE_EVENTS_EXCHANGE": f"{setup.run_id}.events",
         "POSGATE_DEAD_LETTER_EXCHANGE": f"{setup.run_id}.dlx",
         "POSGATE_AUTH_TOKENS": setup.token,
-        "POSGATE_GATEWAY_PORT": str(grpc_port),
         "POSGATE_GATEWAY_HTTP_PORT": str(http_port),
+        "POSGATE_GATEWAY_HTTP_REUSE_PORT": str(processes > 1).lower(),
         "POSGATE_INVENTORY_TARGET": f"127.0.0.1:{inventory_port}",
         "POSGATE_INTERNAL_TOKEN": setup.token,
         "POSGATE_WEBHOOK_CREDENTIALS": json.dumps(credentials),
@@ -127,16 +146,27 @@ async def gateway_server(
         "POSGATE_WEBHOOK_BURST": "1000000",
         "POSGATE_LOG_LEVEL": setup.server_log_level,
     }
-    child = Child("gateway", ["-m", "posgate.cli", "serve", "gateway"], env, setup.log_dir)
+    children = []
     try:
-        await wait_serving(child, grpc_port, health=True)
+        for number in range(processes):
+            grpc_port = free_port()
+            name = "gateway" if processes == 1 else f"gateway-{number}"
+            child = Child(
+                name,
+                ["-m", "posgate.cli", "serve", "gateway"],
+                {**env, "POSGATE_GATEWAY_PORT": str(grpc_port)},
+                setup.log_dir,
+            )
+            children.append(child)
+            await wait_serving(child, grpc_port, health=True)
         await wait_http(http_port)
-        sources = {"server": child.cpu_seconds, "inventory": downstream, **db_sources(database_url)}
+        sources = {"server": summed(children), "inventory": downstream, **db_sources(database_url)}
         yield Server(
             http_port, {**sources, "rabbitmq": matching_seconds("beam.smp"), "wrk": wrk_children_seconds}
         )
     finally:
-        child.stop()
+        for child in children:
+            child.stop()
 
 
 @asynccontextmanager
@@ -287,14 +317,14 @@ async def run(setup: Setup, plan: Plan) -> Results:
     async with database.fresh_database(setup.pg) as url:
         await prepare(setup.pg, url)
         print("gateway (echo gRPC server as inventory): wrk, then half rate ...", flush=True)
+
+        async def counter() -> tuple[int, int]:
+            return await accepted(setup.pg, url), await database.commits(setup.pg, url)
+
         async with (
             echo_inventory(setup) as (echo_port, echo_cpu),
             gateway_server(setup, url, secret, echo_port, echo_cpu) as gateway,
         ):
-
-            async def counter() -> tuple[int, int]:
-                return await accepted(setup.pg, url), await database.commits(setup.pg, url)
-
             # Measured on tables with statistics, as in a database in service (`database.analyze`).
             gateway_phase = await wrk_phase(
                 gateway,
@@ -310,12 +340,20 @@ async def run(setup: Setup, plan: Plan) -> Results:
         print(f"bare ASGI at {half_rate:,.0f}/s ...", flush=True)
         async with bare_app(setup, "uvloop") as bare:
             bare_half = await rate_phase(bare, secret, half_rate, plan.duration_s, "barehalf")
+        print("two processes each, sharing the port: bare ASGI, then gateway: wrk ...", flush=True)
+        async with bare_app(setup, "uvloop", processes=2) as bare:
+            bare_two = await wrk_phase(bare, setup, plan, secret, "bare2")
+        async with (
+            echo_inventory(setup) as (echo_port, echo_cpu),
+            gateway_server(setup, url, secret, echo_port, echo_cpu, processes=2) as gateway,
+        ):
+            gateway_two = await wrk_phase(gateway, setup, plan, secret, "gw2", counter=counter)
         print(f"end to end: inventory + gateway, {plan.e2e_rate:,.0f} webhooks/s ...", flush=True)
         async with inventory_server(setup, url, edge=True) as inventory:
             inventory_cpu = inventory.sources["server"]
             async with gateway_server(setup, url, secret, inventory.port, inventory_cpu) as gateway:
                 e2e = await end_to_end(gateway, inventory, setup.token, secret, plan)
-    return Results(bare_phase, bare_asyncio, gateway_phase, half, bare_half, e2e)
+    return Results(bare_phase, bare_asyncio, gateway_phase, half, bare_half, e2e, bare_two, gateway_two)
 
 
 async def main_async(setup: Setup, plan: Plan) -> None:

@@ -57,6 +57,8 @@ class Results:
     half: RatePhase
     bare_half: RatePhase
     e2e: EndToEnd
+    bare_two: WrkPhase
+    gateway_two: WrkPhase
 
 
 def notes(results: Results) -> list[str]:
@@ -66,6 +68,8 @@ def notes(results: Results) -> list[str]:
         ("bare uvloop", results.bare),
         ("bare asyncio", results.bare_asyncio),
         ("gateway", results.gateway),
+        ("bare x2", results.bare_two),
+        ("gateway x2", results.gateway_two),
     ):
         line = f"{name:13} cpu: {phase.cpu.describe()}; errors {phase.wrk.describe_errors()}"
         if phase.accepted is not None:
@@ -112,6 +116,7 @@ def rows(results: Results, *, threads: int, connections: int, e2e_rate: float) -
         ),
         Row("  latency p50", millis(gateway.p50_ms), f"bare {millis(bare.p50_ms)}"),
         Row("  latency p99", millis(gateway.p99_ms), f"bare {millis(bare.p99_ms)}"),
+        *_two_processes(results),
         Row(
             f"Fixed rate {half.rate:,.0f}/s (half), latency p50",
             millis(half.latency_ms(0.5)),
@@ -134,4 +139,19 @@ def rows(results: Results, *, threads: int, connections: int, e2e_rate: float) -
             len(results.e2e.arrivals) == results.e2e.load.statuses.get(202, 0) > 0,
         ),
         Row("Bulk import rows", "python -m benchmarks.imports", "", "50,000/s"),
+    ]
+
+
+def _two_processes(results: Results) -> list[Row]:
+    """The wrk figures of two processes each sharing the port, against both bare figures."""
+    two, bare_two, bare = results.gateway_two.wrk, results.bare_two.wrk, results.bare.wrk
+    of_two = two.per_s / bare_two.per_s if bare_two.per_s else 0.0
+    of_one = two.per_s / bare.per_s if bare.per_s else 0.0
+    return [
+        Row(
+            "  same, 2 processes each (SO_REUSEPORT)",
+            f"{rate(two.per_s)} ({of_two:.1%} of bare x2, {of_one:.1%} of bare)",
+            f"bare ASGI x2 {rate(bare_two.per_s)}",
+        ),
+        Row("    latency p50 / p99", f"{millis(two.p50_ms)} / {millis(two.p99_ms)}"),
     ]

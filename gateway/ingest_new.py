@@ -61,6 +61,8 @@ _COMMAND = {
     "created_at": "timestamptz",
 }
 
+_ASSUMED = {"provider": "text", "merchant_id": "text", "version": "bigint"}
+
 
 def _unnest(prefix: str, columns: dict[str, str]) -> str:
     arrays = ", ".join(f"CAST(:{prefix}{name} AS {kind}[])" for name, kind in columns.items())
@@ -75,9 +77,15 @@ _RAW_VALUES = ", ".join(
 # Every name below comes from this module's own constants, never from input.
 _STORE_NEW = PositionalSql.of(
     text(
-        "WITH delivery AS MATERIALIZED ("  # noqa: S608
+        # `assumed`: the mapping versions the batch was transformed under (none: nothing
+        # assumed); if one of them is no longer stored, the statement writes nothing.
+        "WITH current AS MATERIALIZED (SELECT NOT EXISTS (SELECT FROM"  # noqa: S608
+        f" {_unnest('v_', _ASSUMED)} LEFT JOIN gw_mapping_versions AS stored"
+        " ON stored.provider = v_row.provider AND stored.merchant_id = v_row.merchant_id"
+        " WHERE coalesce(stored.version, 0) <> v_row.version) AS ok),"
+        " delivery AS MATERIALIZED ("
         " SELECT d_row.*, nextval(pg_get_serial_sequence('gw_raw_payloads', 'id')) AS id"
-        f" FROM {_unnest('d_', _DELIVERY)}),"
+        f" FROM {_unnest('d_', _DELIVERY)} WHERE (SELECT ok FROM current)),"
         " claimed AS ("
         " INSERT INTO gw_dedupe_keys (provider, dedupe_key, raw_payload_id, created_at)"
         " SELECT provider, dedupe_key, id, claimed_at FROM delivery ORDER BY provider, dedupe_key"
@@ -120,7 +128,8 @@ async def write(
     session: AsyncSession,
     deliveries: Sequence[Mapping[str, object]],
     commands: Sequence[Mapping[str, object]],
-) -> Written:
+    assumed: Mapping[tuple[str, str], int] | None = None,
+) -> Written | None:
     """Store the deliveries' rows and their commands' rows in one statement (commits alone).
 
     Args:
@@ -129,11 +138,25 @@ async def write(
             `claimed_at`, in order.
         commands: Command rows (`ingest_sql.COMMAND_COLUMNS` but the raw id), each with `delivery`
             (1-based position in `deliveries`), sorted by idempotency key.
+        assumed: The mapping version of each (provider, merchant) row the commands were made
+            under (`MappingCache.cached`), checked in the same statement; None when the caller
+            read them itself in this batch.
+
+    Returns:
+        What was written, or None when an assumed version is stale and nothing was written.
 
     """
     parameters: dict[str, object] = {f"d_{name}": [row[name] for row in deliveries] for name in _DELIVERY}
     parameters.update({f"c_{name}": [row[name] for row in commands] for name in _COMMAND})
+    merchants = sorted((assumed or {}).items())
+    parameters.update(
+        v_provider=[provider for (provider, _), _ in merchants],
+        v_merchant_id=[merchant for (_, merchant), _ in merchants],
+        v_version=[version for _, version in merchants],
+    )
     rows = await raw.fetch(session, _STORE_NEW, parameters)
+    if deliveries and not rows:
+        return None
     raw_ids = [0] * len(deliveries)
     lost = [False] * len(deliveries)
     created: dict[str, int] = {}

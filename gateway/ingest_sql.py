@@ -8,7 +8,7 @@ size, planned afresh at every bind. SQLite takes the equivalent SQLAlchemy state
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects import sqlite
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from posgate.db import raw
 from posgate.db.bulk import Arrays, Statement, is_postgres
 from posgate.db.raw import PositionalSql
+from posgate.gateway.mapping_cache import version_rows
 from posgate.gateway.tables import commands, dedupe_keys, raw_payloads
 
 RAW_COLUMNS = (
@@ -136,3 +137,27 @@ async def first_deliveries(session: AsyncSession, wanted: Sequence[Slot]) -> dic
         tuple_(dedupe_keys.c.provider, dedupe_keys.c.dedupe_key).in_(wanted)
     )
     return {(row[0], row[1]): int(row[2]) for row in await session.execute(query)}
+
+
+async def look_up_batch(
+    session: AsyncSession, slots: Iterable[tuple[str, str] | None], merchants: Iterable[tuple[str, str]]
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int] | None]:
+    """The stored delivery that claimed each (provider, key) first, for those claimed.
+
+    On PostgreSQL also, in the same round trip, the mapping versions `merchants`' snapshots are
+    kept under (None elsewhere: `MappingCache.snapshots` reads them itself).
+    """
+    wanted = sorted({slot for slot in slots if slot is not None})
+    if is_postgres(session):
+        return await look_up(session, wanted, version_rows(merchants))
+    return await first_deliveries(session, wanted), None
+
+
+async def existing_commands(session: AsyncSession, keys: set[str]) -> dict[str, int]:
+    """The ids of the stored commands among idempotency `keys`."""
+    if not keys:
+        return {}
+    query = select(commands.c.id, commands.c.idempotency_key).where(
+        commands.c.idempotency_key.in_(sorted(keys))
+    )
+    return {row.idempotency_key: int(row.id) for row in await session.execute(query)}

@@ -10,11 +10,11 @@ twice.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from posgate.contracts import inventory
@@ -26,14 +26,15 @@ from posgate.gateway.claims import Claimed
 from posgate.gateway.dedupe import first_delivery, storable_headers
 from posgate.gateway.deliveries import IngestResult, Verdict
 from posgate.gateway.failure_rows import record_failures
-from posgate.gateway.mapping_cache import version_rows
 from posgate.gateway.mapping_policies import create_missing
 from posgate.gateway.tables import (
     CommandState,
     Outcome,
-    commands,
     raw_payloads,
 )
+
+Versions = Mapping[tuple[str, str], int] | None
+"""Mapping versions a batch was decided under (`MappingCache.cached`), or None: read with it."""
 
 # Services the dispatcher can call today; commands for others wait as `awaiting_service`.
 DISPATCHABLE_SERVICES = frozenset({inventory.SERVICE_NAME})
@@ -52,8 +53,7 @@ async def store(
     batch begins the block's transaction first.
     """
     if raw.autocommits(session):
-        if ingest_new.eligible(verdicts):
-            await _store_new(session, verdicts, leased_until)
+        if ingest_new.eligible(verdicts) and await _store_new(session, verdicts, leased_until):
             return [verdict.result() for verdict in verdicts]
         await raw.begin_now(session)
     await _store_raw(session, verdicts)
@@ -70,16 +70,40 @@ async def store(
     return [verdict.result() for verdict in verdicts]
 
 
+async def store_cached(
+    session: AsyncSession,
+    verdicts: Sequence[Verdict],
+    assumed: Versions,
+    *,
+    leased_until: datetime | None = None,
+) -> list[IngestResult] | None:
+    """Store verdicts of `pipeline.decide_cached` in one statement, or nothing (None, decide afresh).
+
+    Only a batch `ingest_new.eligible`, on PostgreSQL, in a deferred block nothing has begun
+    in, whose `assumed` mapping versions are still the stored ones.
+    """
+    if not (is_postgres(session) and raw.autocommits(session) and ingest_new.eligible(verdicts)):
+        return None
+    if not await _store_new(session, verdicts, leased_until, assumed):
+        return None
+    return [verdict.result() for verdict in verdicts]
+
+
 async def _store_new(
-    session: AsyncSession, verdicts: Sequence[Verdict], leased_until: datetime | None
-) -> None:
+    session: AsyncSession,
+    verdicts: Sequence[Verdict],
+    leased_until: datetime | None,
+    assumed: Versions = None,
+) -> bool:
     commands = [
         {**_command_row(verdict, command, leased_until), "delivery": position}
         for position, verdict in enumerate(verdicts, start=1)
         for command in verdict.canonical
     ]
     commands.sort(key=lambda row: str(row["idempotency_key"]))
-    written = await ingest_new.write(session, [_new_raw_row(v) for v in verdicts], commands)
+    written = await ingest_new.write(session, [_new_raw_row(v) for v in verdicts], commands, assumed)
+    if written is None:
+        return False
     lost = []
     for verdict, raw_id, was_lost in zip(verdicts, written.raw_ids, written.lost, strict=True):
         verdict.raw_id = raw_id
@@ -90,24 +114,11 @@ async def _store_new(
     accepted = [v for v in verdicts if v.outcome == Outcome.ACCEPTED]
     await _assign_commands(session, accepted, written.created)
     await record_failures(session, lost)
+    return True
 
 
 def _now(verdicts: Sequence[Verdict]) -> datetime:
     return max(verdict.delivery.now for verdict in verdicts)
-
-
-async def look_up(
-    session: AsyncSession, slots: Iterable[tuple[str, str] | None], merchants: Iterable[tuple[str, str]]
-) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int] | None]:
-    """The stored delivery that claimed each (provider, key) first, for those claimed.
-
-    On PostgreSQL also, in the same round trip, the mapping versions `merchants`' snapshots are
-    kept under (None elsewhere: `MappingCache.snapshots` reads them itself).
-    """
-    wanted = sorted({slot for slot in slots if slot is not None})
-    if is_postgres(session):
-        return await ingest_sql.look_up(session, wanted, version_rows(merchants))
-    return await ingest_sql.first_deliveries(session, wanted), None
 
 
 def _outcome_values(verdict: Verdict) -> dict[str, Any]:
@@ -214,7 +225,7 @@ async def _assign_commands(
 ) -> None:
     """Each accepted verdict's command ids, and those of them its batch stored (`created`)."""
     wanted = {command.idempotency_key for verdict in accepted for command in verdict.canonical}
-    existing = await _existing_commands(session, wanted - created.keys())
+    existing = await ingest_sql.existing_commands(session, wanted - created.keys())
     claimed_here: set[str] = set()
     for verdict in accepted:
         keys = [command.idempotency_key for command in verdict.canonical]
@@ -259,6 +270,8 @@ def leased(verdicts: Sequence[Verdict]) -> list[Claimed]:
     """The dispatchable commands `store(..., leased_until=...)` created, as leased claims."""
     claims = []
     for verdict in verdicts:
+        if verdict.outcome != Outcome.ACCEPTED:
+            continue  # a claim lost to another delivery keeps its commands, unstored
         created = set(verdict.created)
         request = verdict.delivery.request
         for command, command_id in zip(verdict.canonical, verdict.command_ids, strict=True):
@@ -280,15 +293,6 @@ def leased(verdicts: Sequence[Verdict]) -> list[Claimed]:
                 )
             )
     return claims
-
-
-async def _existing_commands(session: AsyncSession, keys: set[str]) -> dict[str, int]:
-    if not keys:
-        return {}
-    query = select(commands.c.id, commands.c.idempotency_key).where(
-        commands.c.idempotency_key.in_(sorted(keys))
-    )
-    return {row.idempotency_key: int(row.id) for row in await session.execute(query)}
 
 
 async def _set_raw(session: AsyncSession, raw_id: int, **values: object) -> None:

@@ -21,9 +21,9 @@ from posgate.bus.held import HeldConnection
 from posgate.bus.retry import describe_error
 from posgate.gateway.claims import LeasingDispatcher
 from posgate.gateway.deliveries import Delivery, IngestResult, Verdict
-from posgate.gateway.ingest_store import leased, store
+from posgate.gateway.ingest_store import leased, store, store_cached
 from posgate.gateway.mapping_cache import MappingCache
-from posgate.gateway.pipeline import decide
+from posgate.gateway.pipeline import decide, decide_cached
 
 log = logging.getLogger(__name__)
 
@@ -165,14 +165,27 @@ class Ingestor:
             try:
                 # Deferred: the look-ups commit alone, and so does the common batch's one write.
                 async with connection.begin(deferred=True) as session:
-                    verdicts = await decide(session, [delivery for delivery, _ in batch], self._cache)
-                    return verdicts, await store(session, verdicts, leased_until=self._lease_end())
+                    return await self._decide_and_store(session, [delivery for delivery, _ in batch])
             except DBAPIError as error:
                 # `begin` gave the dead connection back. Had the commit itself gone through, the
                 # retry finds the keys claimed and answers duplicate; nothing is stored twice.
                 if attempt > 1 or not error.connection_invalidated:
                     raise
         raise AssertionError("unreachable")
+
+    async def _decide_and_store(
+        self, session: AsyncSession, deliveries: list[Delivery]
+    ) -> tuple[list[Verdict], list[IngestResult]]:
+        # The common batch (merchants' mappings cached, every delivery new) is decided without
+        # the database and written by one statement that checks the cached mappings' versions.
+        cached = await decide_cached(session, deliveries, self._cache)
+        if cached is not None:
+            verdicts, assumed = cached
+            results = await store_cached(session, verdicts, assumed, leased_until=self._lease_end())
+            if results is not None:
+                return verdicts, results
+        verdicts = await decide(session, deliveries, self._cache)
+        return verdicts, await store(session, verdicts, leased_until=self._lease_end())
 
     def _lease_end(self) -> datetime | None:
         if self._dispatcher is None:

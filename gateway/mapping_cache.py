@@ -63,6 +63,29 @@ class MappingCache:
             self._keep(merchant, version, found[merchant])
         return found
 
+    def cached(
+        self, merchants: Iterable[Merchant]
+    ) -> tuple[dict[Merchant, MappingSnapshot], dict[Merchant, int]] | None:
+        """The kept snapshots of `merchants` and the version rows they are kept under, or None.
+
+        None when one of `merchants` is not kept.
+
+        No database: a caller that uses them must check the versions where it writes
+        (`posgate.gateway.ingest_new`), since another process may have changed a mapping since.
+        """
+        found: dict[Merchant, MappingSnapshot] = {}
+        versions: dict[Merchant, int] = {}
+        for merchant in set(merchants):
+            cached = self._entries.get(merchant)
+            if cached is None:
+                return None
+            (own, channel), found[merchant] = cached
+            channel_row = (merchant[0], EVERY_MERCHANT)
+            if versions.setdefault(channel_row, channel) != channel:
+                return None  # two merchants kept under different channel versions: one is stale
+            versions[merchant] = own
+        return found, versions
+
     def _keep(self, merchant: Merchant, version: Version, loaded: MappingSnapshot) -> None:
         self._entries[merchant] = (version, loaded)
         self._entries.move_to_end(merchant)

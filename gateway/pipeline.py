@@ -32,7 +32,8 @@ from posgate.gateway.adapters.base import (
 from posgate.gateway.adapters.registry import ADAPTERS
 from posgate.gateway.dedupe import dedupe_key
 from posgate.gateway.deliveries import Delivery, IngestResult, Verdict
-from posgate.gateway.ingest_store import look_up, store
+from posgate.gateway.ingest_sql import look_up_batch
+from posgate.gateway.ingest_store import store
 from posgate.gateway.mapping_cache import MappingCache
 from posgate.gateway.mapping_policies import CreatingLookup
 from posgate.gateway.mappings import MappingSnapshot
@@ -124,7 +125,7 @@ async def decide(session: AsyncSession, deliveries: Sequence[Delivery], cache: M
     """Everything `run_batch` does before storing: duplicates, mappings, commands or failures."""
     verdicts = [Verdict(delivery) for delivery in deliveries]
     parsed = [v for v in verdicts if v.delivery.error is None]
-    firsts, versions = await look_up(
+    firsts, versions = await look_up_batch(
         session,
         [v.delivery.dedupe_slot for v in parsed if v.delivery.deduplicate],
         {(v.delivery.request.provider, v.merchant) for v in parsed},
@@ -140,6 +141,25 @@ async def decide(session: AsyncSession, deliveries: Sequence[Delivery], cache: M
     for verdict in fresh:
         await transform(session, verdict, lookups[(verdict.delivery.request.provider, verdict.merchant)])
     return verdicts
+
+
+async def decide_cached(
+    session: AsyncSession, deliveries: Sequence[Delivery], cache: MappingCache
+) -> tuple[list[Verdict], dict[tuple[str, str], int]] | None:
+    """`decide` on the cached mappings alone, before any look-up; None unless every merchant is cached.
+
+    Returns the verdicts and the mapping versions they assume, for the write to check
+    (`posgate.gateway.ingest_new`). Duplicates are not looked for: the write's claims find them.
+    """
+    verdicts = [Verdict(delivery) for delivery in deliveries]
+    parsed = [v for v in verdicts if v.delivery.error is None]
+    kept = cache.cached((v.delivery.request.provider, v.merchant) for v in parsed)
+    if kept is None:
+        return None
+    snapshots, versions = kept
+    for verdict in parsed:
+        await transform(session, verdict, snapshots[(verdict.delivery.request.provider, verdict.merchant)])
+    return verdicts, versions
 
 
 async def transform(session: AsyncSession, verdict: Verdict, mapping: MappingSnapshot) -> None:

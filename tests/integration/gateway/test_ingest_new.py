@@ -9,17 +9,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.bus.held import HeldConnection
+from posgate.contracts import inventory
 from posgate.db import raw
 from posgate.db.engine import create_engine, session_factory
-from posgate.gateway import ingest_new
+from posgate.gateway import ingest_new, mappings
 from posgate.gateway.deliveries import Delivery, IngestResult
-from posgate.gateway.ingest_store import store
+from posgate.gateway.ingest_store import store, store_cached
+from posgate.gateway.ingestor import Ingestor
 from posgate.gateway.mapping_cache import MappingCache
-from posgate.gateway.pipeline import decide
-from posgate.gateway.tables import CommandState, commands, dedupe_keys, failures, raw_payloads
+from posgate.gateway.mappings import MappingEntry
+from posgate.gateway.pipeline import decide, decide_cached
+from posgate.gateway.tables import CommandState, MappingKind, commands, dedupe_keys, failures, raw_payloads
 from tests.integration.gateway.conftest import MAPPED, count, load_mappings
 from tests.integration.gateway.test_ingestor import movement
-from tests.unit.gateway.adapters.standard.cases import MERCHANT
+from tests.unit.gateway.adapters.standard.cases import MERCHANT, NOW
 
 
 @pytest.fixture
@@ -141,4 +144,71 @@ async def test_a_command_another_delivery_stored_is_reused_not_written_twice(ses
     assert again.outcome == "accepted"
     assert again.command_ids == first.command_ids
     assert again.new_command_ids == ()
+    assert await count(sessions, commands) == 1
+
+
+async def _store_cached(
+    sessions: async_sessionmaker[AsyncSession], cache: MappingCache, deliveries: list[Delivery]
+) -> list[IngestResult] | None:
+    """Decide on the cached mappings alone and store in one statement, as the ingestor tries first."""
+    held = HeldConnection(sessions)
+    try:
+        async with held.begin(deferred=True) as session:
+            decided = await decide_cached(session, deliveries, cache)
+            assert decided is not None
+            return await store_cached(session, *decided)
+    finally:
+        await held.close()
+
+
+async def test_cached_mappings_decide_and_store_a_batch_without_a_look_up(sessions, cache) -> None:
+    async with sessions() as session:
+        assert await decide_cached(session, [movement("m-0")], MappingCache()) is None  # nothing cached
+
+    results = await _store_cached(sessions, cache, [movement("m-1"), movement("m-2")])
+
+    assert results is not None
+    assert [r.outcome for r in results] == ["accepted"] * 2
+    assert all(len(r.new_command_ids) == 1 for r in results)
+    assert await count(sessions, raw_payloads) == 2
+    assert await count(sessions, dedupe_keys) == 2
+    assert await count(sessions, commands, commands.c.state == CommandState.PENDING) == 2
+
+
+async def test_a_mapping_changed_since_it_was_cached_writes_nothing_then_the_new_one_applies(
+    sessions, cache
+) -> None:
+    # Another process (the admin API) maps the item anew after this one cached the mappings.
+    moved = MappingEntry("standard", MERCHANT, MappingKind.SKU, "TSHIRT-L", "ACME-TS-L-2024")
+    async with sessions() as session:
+        await mappings.upsert(session, [moved], NOW)
+        await session.commit()
+
+    assert await _store_cached(sessions, cache, [movement("m-1")]) is None
+    assert await count(sessions, raw_payloads) == 0
+    assert await count(sessions, dedupe_keys) == 0
+
+    ingestor = Ingestor(sessions, cache=cache)
+    try:
+        result = await ingestor.submit(movement("m-1"))
+        again = await ingestor.submit(movement("m-2"))
+    finally:
+        await ingestor.close()
+    assert (result.outcome, again.outcome) == ("accepted", "accepted")
+    async with sessions() as session:
+        bodies = (await session.execute(select(commands.c.body).order_by(commands.c.id))).scalars().all()
+    skus = [inventory.pb.ApplyMovementsRequest.FromString(body).movements[0].key.sku for body in bodies]
+    assert skus == ["ACME-TS-L-2024", "ACME-TS-L-2024"]
+
+
+async def test_a_delivery_stored_before_is_a_duplicate_found_by_its_claim(sessions, cache) -> None:
+    [first] = await _store_cached(sessions, cache, [movement("m-1")]) or []
+
+    [again] = await _store_cached(sessions, cache, [movement("m-1")]) or []
+
+    assert (again.outcome, again.reason) == ("duplicate", "duplicate_delivery")
+    assert again.command_ids == ()
+    async with sessions() as session:
+        failure = (await session.execute(select(failures).where(failures.c.id == again.failure_id))).one()
+    assert failure.detail == f"first accepted as raw payload {first.raw_payload_id}"
     assert await count(sessions, commands) == 1

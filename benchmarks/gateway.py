@@ -340,20 +340,41 @@ async def run(setup: Setup, plan: Plan) -> Results:
         print(f"bare ASGI at {half_rate:,.0f}/s ...", flush=True)
         async with bare_app(setup, "uvloop") as bare:
             bare_half = await rate_phase(bare, secret, half_rate, plan.duration_s, "barehalf")
-        print("two processes each, sharing the port: bare ASGI, then gateway: wrk ...", flush=True)
-        async with bare_app(setup, "uvloop", processes=2) as bare:
-            bare_two = await wrk_phase(bare, setup, plan, secret, "bare2")
-        async with (
-            echo_inventory(setup) as (echo_port, echo_cpu),
-            gateway_server(setup, url, secret, echo_port, echo_cpu, processes=2) as gateway,
-        ):
-            gateway_two = await wrk_phase(gateway, setup, plan, secret, "gw2", counter=counter)
         print(f"end to end: inventory + gateway, {plan.e2e_rate:,.0f} webhooks/s ...", flush=True)
         async with inventory_server(setup, url, edge=True) as inventory:
             inventory_cpu = inventory.sources["server"]
             async with gateway_server(setup, url, secret, inventory.port, inventory_cpu) as gateway:
                 e2e = await end_to_end(gateway, inventory, setup.token, secret, plan)
+    bare_two, gateway_two = await two_processes(setup, plan, secret)
     return Results(bare_phase, bare_asyncio, gateway_phase, half, bare_half, e2e, bare_two, gateway_two)
+
+
+async def two_processes(setup: Setup, plan: Plan, secret: str) -> tuple[WrkPhase, WrkPhase]:
+    """wrk against two bare processes, then two gateways, sharing the port (fresh database)."""
+    print("two processes each, sharing the port: bare ASGI, then gateway: wrk ...", flush=True)
+    async with bare_app(setup, "uvloop", processes=2) as bare:
+        bare_two = await wrk_phase(bare, setup, plan, secret, "bare2")
+    # A fresh database, analyzed after the warm-up, as for the one gateway process.
+    async with database.fresh_database(setup.pg) as url:
+        await prepare(setup.pg, url)
+
+        async def counter() -> tuple[int, int]:
+            return await accepted(setup.pg, url), await database.commits(setup.pg, url)
+
+        async with (
+            echo_inventory(setup) as (echo_port, echo_cpu),
+            gateway_server(setup, url, secret, echo_port, echo_cpu, processes=2) as gateway,
+        ):
+            gateway_two = await wrk_phase(
+                gateway,
+                setup,
+                plan,
+                secret,
+                "gw2",
+                counter=counter,
+                after_warmup=partial(database.analyze, setup.pg, url),
+            )
+    return bare_two, gateway_two
 
 
 async def main_async(setup: Setup, plan: Plan) -> None:

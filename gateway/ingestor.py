@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.bus.held import HeldConnection
 from posgate.bus.retry import describe_error
+from posgate.db.bulk import is_postgres
 from posgate.gateway.claims import LeasingDispatcher
 from posgate.gateway.deliveries import Delivery, IngestResult, Verdict
 from posgate.gateway.ingest_store import leased, store, store_cached
@@ -178,7 +179,7 @@ class Ingestor:
     ) -> tuple[list[Verdict], list[IngestResult]]:
         # The common batch (merchants' mappings cached, every delivery new) is decided without
         # the database and written by one statement that checks the cached mappings' versions.
-        cached = await decide_cached(session, deliveries, self._cache)
+        cached = await decide_cached(session, deliveries, self._cache) if is_postgres(session) else None
         if cached is not None:
             verdicts, assumed = cached
             results = await store_cached(session, verdicts, assumed, leased_until=self._lease_end())

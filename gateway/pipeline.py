@@ -146,13 +146,17 @@ async def decide(session: AsyncSession, deliveries: Sequence[Delivery], cache: M
 async def decide_cached(
     session: AsyncSession, deliveries: Sequence[Delivery], cache: MappingCache
 ) -> tuple[list[Verdict], dict[tuple[str, str], int]] | None:
-    """`decide` on the cached mappings alone, before any look-up; None unless every merchant is cached.
+    """`decide` on the cached mappings alone, before any look-up, for a batch stored in one statement.
 
     Returns the verdicts and the mapping versions they assume, for the write to check
     (`posgate.gateway.ingest_new`). Duplicates are not looked for: the write's claims find them.
+    None, having done nothing, unless every delivery parsed and every merchant is cached (a
+    batch with a failure is not written by that one statement anyway).
     """
     verdicts = [Verdict(delivery) for delivery in deliveries]
     parsed = [v for v in verdicts if v.delivery.error is None]
+    if len(parsed) < len(verdicts):
+        return None
     kept = cache.cached((v.delivery.request.provider, v.merchant) for v in parsed)
     if kept is None:
         return None

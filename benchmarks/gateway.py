@@ -317,24 +317,11 @@ async def run(setup: Setup, plan: Plan) -> Results:
     async with database.fresh_database(setup.pg) as url:
         await prepare(setup.pg, url)
         print("gateway (echo gRPC server as inventory): wrk, then half rate ...", flush=True)
-
-        async def counter() -> tuple[int, int]:
-            return await accepted(setup.pg, url), await database.commits(setup.pg, url)
-
         async with (
             echo_inventory(setup) as (echo_port, echo_cpu),
             gateway_server(setup, url, secret, echo_port, echo_cpu) as gateway,
         ):
-            # Measured on tables with statistics, as in a database in service (`database.analyze`).
-            gateway_phase = await wrk_phase(
-                gateway,
-                setup,
-                plan,
-                secret,
-                "gw",
-                counter=counter,
-                after_warmup=partial(database.analyze, setup.pg, url),
-            )
+            gateway_phase = await gateway_wrk(gateway, setup, plan, secret, url=url, label="gw")
             half_rate = max(1.0, round(gateway_phase.wrk.per_s / 2))
             half = await rate_phase(gateway, secret, half_rate, plan.duration_s, "half")
         print(f"bare ASGI at {half_rate:,.0f}/s ...", flush=True)
@@ -357,24 +344,27 @@ async def two_processes(setup: Setup, plan: Plan, secret: str) -> tuple[WrkPhase
     # A fresh database, analyzed after the warm-up, as for the one gateway process.
     async with database.fresh_database(setup.pg) as url:
         await prepare(setup.pg, url)
-
-        async def counter() -> tuple[int, int]:
-            return await accepted(setup.pg, url), await database.commits(setup.pg, url)
-
         async with (
             echo_inventory(setup) as (echo_port, echo_cpu),
             gateway_server(setup, url, secret, echo_port, echo_cpu, processes=2) as gateway,
         ):
-            gateway_two = await wrk_phase(
-                gateway,
-                setup,
-                plan,
-                secret,
-                "gw2",
-                counter=counter,
-                after_warmup=partial(database.analyze, setup.pg, url),
-            )
+            gateway_two = await gateway_wrk(gateway, setup, plan, secret, url=url, label="gw2")
     return bare_two, gateway_two
+
+
+async def gateway_wrk(
+    server: Server, setup: Setup, plan: Plan, secret: str, *, url: str, label: str
+) -> WrkPhase:
+    """`wrk_phase` against gateway processes, counting what the database accepted and committed.
+
+    Measured on tables with statistics, as in a database in service (`database.analyze`).
+    """
+
+    async def counter() -> tuple[int, int]:
+        return await accepted(setup.pg, url), await database.commits(setup.pg, url)
+
+    analyze = partial(database.analyze, setup.pg, url)
+    return await wrk_phase(server, setup, plan, secret, label, counter=counter, after_warmup=analyze)
 
 
 async def main_async(setup: Setup, plan: Plan) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -29,16 +28,6 @@ from tests.e2e.test_gateway_webhooks import (
 from tests.unit.gateway.adapters.standard.cases import CASES, SECRET
 
 
-@pytest.fixture
-async def deployment(postgres_url: str, amqp_url: str, unique_name: str, tmp_path: Path):
-    stack = Stack(postgres_url, amqp_url, unique_name, tmp_path)
-    await stack.prepare()
-    try:
-        yield stack
-    finally:
-        stack.stop_all()
-
-
 async def command_states(stack: Stack) -> list[str]:
     engine = create_engine(stack.database_url)
     try:
@@ -51,23 +40,23 @@ async def command_states(stack: Stack) -> list[str]:
 @pytest.mark.postgres
 @pytest.mark.rabbitmq
 @pytest.mark.slow
-async def test_gateway_killed_after_answering_then_restarted_applies_once(deployment: Stack) -> None:
-    gateway = await deployment.start("gateway")  # inventory not running: nothing can be sent
+async def test_gateway_killed_after_answering_then_restarted_applies_once(stack: Stack) -> None:
+    gateway = await stack.start("gateway")  # inventory not running: nothing can be sent
     body = square_count_update()
-    accepted = await post_square(deployment, body)
+    accepted = await post_square(stack, body)
     gateway.process.kill()
     gateway.process.wait(timeout=10)
 
     assert accepted.status_code == 202, accepted.text
-    assert await command_states(deployment) == [CommandState.PENDING]
+    assert await command_states(stack) == [CommandState.PENDING]
 
-    await deployment.start("inventory")
-    client = InventoryClient.connect(f"127.0.0.1:{deployment.inventory_port}", token=TOKEN)
+    await stack.start("inventory")
+    client = InventoryClient.connect(f"127.0.0.1:{stack.inventory_port}", token=TOKEN)
     try:
         stream = client.watch_stock("tenant-cafe", store_ids=["store-cafe-1"]).__aiter__()
         assert (await asyncio.wait_for(stream.__anext__(), 10)).HasField("snapshot")
-        await deployment.start("gateway")
-        retried = await post_square(deployment, body)  # the vendor never saw the 2xx? it retries
+        await stack.start("gateway")
+        retried = await post_square(stack, body)  # the vendor never saw the 2xx? it retries
 
         change = await asyncio.wait_for(stream.__anext__(), 60)
         assert change.change.level.on_hand == 89
@@ -75,7 +64,7 @@ async def test_gateway_killed_after_answering_then_restarted_applies_once(deploy
             await asyncio.wait_for(stream.__anext__(), 3)
         assert retried.status_code == 200
         assert await latte_on_hand(client) == 89
-        assert await command_states(deployment) == [CommandState.DISPATCHED]
+        assert await command_states(stack) == [CommandState.DISPATCHED]
     finally:
         await client.close()
 
@@ -98,9 +87,9 @@ def receipt(number: int) -> bytes:
 @pytest.mark.postgres
 @pytest.mark.rabbitmq
 @pytest.mark.slow
-async def test_inventory_down_for_a_while_everything_applied_once_back(deployment: Stack) -> None:
-    inventory = await deployment.start("inventory")
-    await deployment.start("gateway")
+async def test_inventory_down_for_a_while_everything_applied_once_back(stack: Stack) -> None:
+    inventory = await stack.start("inventory")
+    await stack.start("gateway")
     assert inventory.terminate() == 0
 
     async with httpx.AsyncClient() as http:
@@ -108,15 +97,13 @@ async def test_inventory_down_for_a_while_everything_applied_once_back(deploymen
         for number in (1, 2, 3):
             body = receipt(number)
             headers = dict(CASES.sign(body, SECRET, datetime.now(UTC)))
-            answers.append(
-                await http.post(deployment.url("standard", "inventory"), content=body, headers=headers)
-            )
+            answers.append(await http.post(stack.url("standard", "inventory"), content=body, headers=headers))
             # The outage lasts a minute, a delivery every 20 s; the dispatcher retries with backoff.
             await asyncio.sleep(20)
     assert [a.status_code for a in answers] == [202, 202, 202], [a.text for a in answers]
 
-    await deployment.start("inventory")
-    client = InventoryClient.connect(f"127.0.0.1:{deployment.inventory_port}", token=TOKEN)
+    await stack.start("inventory")
+    client = InventoryClient.connect(f"127.0.0.1:{stack.inventory_port}", token=TOKEN)
     try:
 
         async def on_hand() -> int:
@@ -124,7 +111,7 @@ async def test_inventory_down_for_a_while_everything_applied_once_back(deploymen
 
         assert await wait_for(on_hand, 6, timeout_s=90) == 6
         assert (
-            await wait_for(lambda: command_states(deployment), [CommandState.DISPATCHED] * 3)
+            await wait_for(lambda: command_states(stack), [CommandState.DISPATCHED] * 3)
             == [CommandState.DISPATCHED] * 3
         )
         await asyncio.sleep(1)

@@ -9,7 +9,6 @@ to start and says which address it could not bind.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,16 +20,6 @@ from tests.e2e.test_gateway_webhooks import TOKEN, Stack, wait_for
 from tests.unit.gateway.adapters.standard.cases import CASES, SECRET
 
 SHARED = {"POSGATE_GATEWAY_HTTP_REUSE_PORT": "true"}
-
-
-@pytest.fixture
-async def deployment(postgres_url: str, amqp_url: str, unique_name: str, tmp_path: Path):
-    stack = Stack(postgres_url, amqp_url, unique_name, tmp_path)
-    await stack.prepare()
-    try:
-        yield stack
-    finally:
-        stack.stop_all()
 
 
 async def post_receipts(stack: Stack, numbers: range) -> list[int]:
@@ -48,18 +37,18 @@ async def post_receipts(stack: Stack, numbers: range) -> list[int]:
 @pytest.mark.postgres
 @pytest.mark.rabbitmq
 @pytest.mark.slow
-async def test_two_gateways_share_the_port_and_apply_each_delivery_once(deployment: Stack) -> None:
-    await deployment.start("inventory")
-    first = await deployment.start("gateway", SHARED)
-    await deployment.start("gateway", {**SHARED, "POSGATE_GATEWAY_PORT": str(free_port())})
+async def test_two_gateways_share_the_port_and_apply_each_delivery_once(stack: Stack) -> None:
+    await stack.start("inventory")
+    first = await stack.start("gateway", SHARED)
+    await stack.start("gateway", {**SHARED, "POSGATE_GATEWAY_PORT": str(free_port())})
 
-    before = await post_receipts(deployment, range(1, 21))
+    before = await post_receipts(stack, range(1, 21))
     assert first.terminate() == 0, first.output()
-    after = await post_receipts(deployment, range(21, 31))
+    after = await post_receipts(stack, range(21, 31))
 
     assert before == [202] * 20
     assert after == [202] * 10  # the other process holds the port alone now
-    client = InventoryClient.connect(f"127.0.0.1:{deployment.inventory_port}", token=TOKEN)
+    client = InventoryClient.connect(f"127.0.0.1:{stack.inventory_port}", token=TOKEN)
     try:
 
         async def on_hand() -> int:
@@ -69,17 +58,17 @@ async def test_two_gateways_share_the_port_and_apply_each_delivery_once(deployme
     finally:
         await client.close()
     dispatched = ["dispatched"] * 30
-    assert await wait_for(lambda: command_states(deployment), dispatched) == dispatched
+    assert await wait_for(lambda: command_states(stack), dispatched) == dispatched
 
 
 @pytest.mark.postgres
 @pytest.mark.rabbitmq
 @pytest.mark.slow
-async def test_a_second_gateway_without_reuse_port_refuses_to_start(deployment: Stack) -> None:
-    await deployment.start("gateway")
-    second = deployment.process("gateway", {"POSGATE_GATEWAY_PORT": str(free_port())})
+async def test_a_second_gateway_without_reuse_port_refuses_to_start(stack: Stack) -> None:
+    await stack.start("gateway")
+    second = stack.process("gateway", {"POSGATE_GATEWAY_PORT": str(free_port())})
 
     code = second.process.wait(timeout=30)
 
     assert code != 0
-    assert f"HTTP 127.0.0.1:{deployment.http_port}: Address already in use" in second.output()
+    assert f"HTTP 127.0.0.1:{stack.http_port}: Address already in use" in second.output()

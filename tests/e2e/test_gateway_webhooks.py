@@ -138,16 +138,6 @@ async def wait_for(check, expected, timeout_s: float = 60):
     return value
 
 
-@pytest.fixture
-async def stack(postgres_url: str, amqp_url: str, unique_name: str, tmp_path: Path):
-    deployment = Stack(postgres_url, amqp_url, unique_name, tmp_path)
-    await deployment.prepare()
-    try:
-        yield deployment
-    finally:
-        deployment.stop_all()
-
-
 @pytest.mark.postgres
 @pytest.mark.rabbitmq
 @pytest.mark.slow

@@ -14,7 +14,9 @@ catalog webhook, or the earlier ones pruned by retention), it is the version's o
 `updated_at` less `FIRST_FETCH_MARGIN`, which covers the objects of a change that took a
 while to save; older changes are not fetched. Items fetched twice are harmless: each carries
 Square's version. Failures: `square_catalog_fetch_refused`, `square_catalog_fetch_invalid`,
-`square_catalog_fetch_exhausted`, `square_token_missing` and `unmapped_sku`.
+`square_catalog_fetch_exhausted`, `square_token_missing` and `unmapped_sku`. Items that do not
+map do not hold back those that do: they are held in a new command (`_held`) whose replay
+fetches the version again.
 """
 
 from __future__ import annotations
@@ -25,16 +27,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.contracts import catalog
-from posgate.gateway.adapters.base import FetchError, MappingLookup
+from posgate.gateway.adapters.base import FetchError, MappingLookup, MappingMissing
 from posgate.gateway.adapters.commands import UPSERT_ITEMS
 from posgate.gateway.adapters.square.api import CATALOG_FETCH, EXHAUSTED, INVALID, PROVIDER
 from posgate.gateway.adapters.square.catalog_api import SquareCatalogClient
 from posgate.gateway.adapters.square.catalog_items import complete_upsert, parse_pages
 from posgate.gateway.claims import Claimed
-from posgate.gateway.command_fetch import Fetched
+from posgate.gateway.command_fetch import Fetched, Held
 from posgate.gateway.tables import CommandState, commands, raw_payloads
 
 FIRST_FETCH_MARGIN = timedelta(minutes=5)
+HELD = ":held:"
 # How many of the merchant's latest completed catalog commands are read for the version before.
 RECENT = 32
 _COMPLETED = (CommandState.AWAITING_SERVICE, CommandState.PENDING, CommandState.DISPATCHED)
@@ -60,10 +63,31 @@ class CatalogItems:
         begin = previous if previous is not None else version - FIRST_FETCH_MARGIN
         pages = await self._client.search_items(merchant, begin)
 
-        def complete(lookup: MappingLookup) -> catalog.pb.UpsertItemsRequest:
-            return complete_upsert(request, parse_pages(pages), lookup, merchant)
+        def complete(lookup: MappingLookup) -> catalog.pb.UpsertItemsRequest | Held:
+            completed, missing = complete_upsert(request, parse_pages(pages), lookup, merchant)
+            if not missing:
+                return completed
+            return _held(request, command, completed, missing)
 
         return Fetched(merchant, complete)
+
+
+def _held(
+    request: catalog.pb.UpsertItemsRequest,
+    command: Claimed,
+    completed: catalog.pb.UpsertItemsRequest,
+    missing: list[MappingMissing],
+) -> Held:
+    """The items that map go out now; the version is fetched again for the rest once replayed.
+
+    The remainder's key names the command it came from, so a remainder that is itself held
+    again gets a key of its own (`<first key>:held:<command id>`).
+    """
+    key = f"{command.idempotency_key.split(HELD)[0]}{HELD}{command.id}"
+    remainder = catalog.pb.UpsertItemsRequest()
+    remainder.CopyFrom(request)
+    remainder.meta.idempotency_key = key  # the catalog service de-duplicates by it
+    return Held(completed, missing, remainder, key)
 
 
 async def previous_version(session: AsyncSession, merchant_id: str, version: datetime) -> datetime | None:

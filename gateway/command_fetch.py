@@ -22,7 +22,9 @@ Outcomes:
 - refused (400/401/403/404), no token for the merchant, or an unreadable answer: `dead` with a
   processing (or validation) failure at once;
 - a vendor item without a SKU mapping: `dead` with a mapping failure (`unmapped_sku`), unless
-  the account's unmapped-SKU policy is `create`.
+  the account's unmapped-SKU policy is `create`; a step may instead complete the command with
+  the items that map (`Held`, catalogs): the rest is then stored as a new `dead` command of
+  its own with that failure, and replaying it fetches again.
 
 Every one of these failures names the command, and replaying it (`posgate.gateway.failures`)
 puts the command back to `awaiting_fetch`, due at once (`requeue_state`): the fetch runs again
@@ -34,13 +36,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from google.protobuf.message import Message
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.bus.retry import Backoff, describe_error
@@ -68,18 +71,38 @@ def requeue_state(failure_class: str, reason: str, provider: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Held:
+    """A completion that left some vendor items out for review, and what waits for the rest.
+
+    Attributes:
+        completed: The command's request with the items that mapped.
+        missing: Why each item left out could not be mapped (`MappingMissing`).
+        remainder: The request of a new command, under its own idempotency key (`key`), stored
+            `dead` with the mapping failure: replaying it fetches again for the held items.
+        key: The remainder's idempotency key.
+
+    """
+
+    completed: Message
+    missing: Sequence[AdapterError]
+    remainder: Message
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class Fetched:
     """What a step read from the vendor for one command, and how to complete the command with it.
 
     Attributes:
         merchant_id: The vendor merchant whose mappings and unmapped-SKU policy apply.
-        complete: The completed request under a mapping lookup; raises `AdapterError` when the
-            command cannot be completed (`unmapped_sku`, an unreadable answer).
+        complete: The completed request under a mapping lookup, or `Held` when only part of it
+            maps; raises `AdapterError` when the command cannot be completed (`unmapped_sku`, an
+            unreadable answer).
 
     """
 
     merchant_id: str
-    complete: Callable[[MappingLookup], Message]
+    complete: Callable[[MappingLookup], Message | Held]
 
 
 class FetchStep(Protocol):
@@ -184,9 +207,12 @@ class CommandFetcher(Periodic):
         snapshot = await mappings.snapshot(session, command.provider, merchant, policy)
         lookup = CreatingLookup(snapshot) if policy == UnmappedSkuPolicy.CREATE else snapshot
         completed = fetched.complete(lookup)
+        held = completed if isinstance(completed, Held) else None
+        if isinstance(completed, Held):
+            completed = completed.completed
         if isinstance(lookup, CreatingLookup):
             await create_missing(session, lookup.created, self._clock())
-        await session.execute(
+        result = await session.execute(
             update(commands)
             # Guarded: a replay or another fetcher may have moved the command meanwhile.
             .where(commands.c.id == command.id, commands.c.state == CommandState.AWAITING_FETCH)
@@ -195,6 +221,46 @@ class CommandFetcher(Periodic):
                 state=CommandState.AWAITING_SERVICE,
                 last_error=None,
             )
+        )
+        updated = getattr(result, "rowcount", 1)
+        if held is not None and updated:
+            await self._hold(session, command, held)
+
+    async def _hold(self, session: AsyncSession, command: Claimed, held: Held) -> None:
+        """Store the remainder of a partly mapped command as a dead command with its mapping failure."""
+        now = self._clock()
+        detail = f"held for review: {', '.join(missing.detail for missing in held.missing)}"
+        reason = held.missing[0].reason
+        remainder = held.remainder.SerializeToString(deterministic=True)
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        statement = (
+            dialect.insert(commands)
+            .values(
+                raw_payload_id=command.raw_payload_id,
+                target=command.target,
+                idempotency_key=held.key,
+                tenant_id=command.tenant_id,
+                store_id=command.store_id,
+                body=remainder,
+                state=CommandState.DEAD,
+                attempts=0,
+                next_attempt_at=now,
+                last_error=f"{reason}: {detail}",
+                created_at=now,
+            )
+            # A second fetch of the same command (its lease ran out) holds the same items once.
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(commands.c.id)
+        )
+        held_id = (await session.execute(statement)).scalar_one_or_none()
+        if held_id is None:
+            return
+        kept = replace(command, id=int(held_id), idempotency_key=held.key, body=remainder, attempts=0)
+        await record_command_failure(
+            session, kept, failure_class=FailureClass.MAPPING, reason=reason, detail=detail, now=now
+        )
+        log.warning(
+            "fetch of command %d held items for review in command %d: %s", command.id, held_id, detail
         )
 
     async def _fetch_failed(self, command: Claimed, step: FetchStep, error: FetchError) -> None:

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from posgate.contracts import catalog
 from posgate.gateway.adapters import commands, payloads
-from posgate.gateway.adapters.base import MappingLookup, PayloadError
+from posgate.gateway.adapters.base import MappingLookup, MappingMissing, PayloadError
 from posgate.gateway.adapters.square.models import (
     CatalogItemVariation,
     CatalogObject,
@@ -61,22 +61,26 @@ def complete_upsert(
     objects: Sequence[CatalogObject],
     mapping: MappingLookup,
     merchant_id: str,
-) -> catalog.pb.UpsertItemsRequest:
-    """A copy of the webhook's `request` with one item per fetched ITEM, for its tenant.
+) -> tuple[catalog.pb.UpsertItemsRequest, list[MappingMissing]]:
+    """A copy of the webhook's `request` with one item per fetched ITEM that maps, for its tenant.
 
-    Raises:
-        MappingMissing: A live item or variation has no SKU mapping (`unmapped_sku`).
-
+    Also returns why each ITEM left out could not be mapped (a live item or one of its
+    variations without a SKU mapping: `unmapped_sku`), in the order fetched.
     """
     completed = catalog.pb.UpsertItemsRequest()
     completed.CopyFrom(request)
     del completed.items[:]
+    held: list[MappingMissing] = []
     for found in objects:
-        item = canonical_item(found, mapping, merchant_id)
+        try:
+            item = canonical_item(found, mapping, merchant_id)
+        except MappingMissing as missing:
+            held.append(missing)
+            continue
         if item is not None:
             item.tenant_id = request.meta.source.tenant_id
             completed.items.append(item)
-    return completed
+    return completed, held
 
 
 def canonical_item(found: CatalogObject, mapping: MappingLookup, merchant_id: str) -> catalog.pb.Item | None:

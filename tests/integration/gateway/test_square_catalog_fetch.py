@@ -156,7 +156,7 @@ async def test_a_repeated_webhook_is_one_command(sessions, square, client) -> No
     assert await count(sessions, commands) == 1
 
 
-async def test_an_unmapped_variation_is_a_mapping_failure_and_its_replay_fetches_again(
+async def test_an_item_with_an_unmapped_variation_is_held_while_the_others_go_out(
     sessions, square, client
 ) -> None:
     command_id = await catalog_updated(sessions, (*MERCHANT_ONLY, *WITHOUT_SMALL))
@@ -164,24 +164,56 @@ async def test_an_unmapped_variation_is_a_mapping_failure_and_its_replay_fetches
     await fetcher(sessions, client).fetch_due()
 
     row = await command_row(sessions, command_id)
-    assert row.state == CommandState.DEAD
-    assert not upsert_of(row).items
+    assert row.state == CommandState.AWAITING_SERVICE
+    assert variant_skus(row) == [["SKU-BEANS-250"]]  # the latte, one of whose sizes is unmapped, waits
     [failure] = await failure_rows(sessions)
-    assert (failure.failure_class, failure.reason) == ("mapping", "unmapped_sku")
-    assert failure.command_id == command_id
+    assert (failure.failure_class, failure.reason, failure.resolved) == ("mapping", "unmapped_sku", False)
     assert LATTE_SMALL in failure.detail
+    held = await command_row(sessions, failure.command_id)
+    assert (held.state, held.raw_payload_id, held.target) == (
+        CommandState.DEAD,
+        row.raw_payload_id,
+        row.target,
+    )
+    assert held.idempotency_key == f"{row.idempotency_key}:held:{command_id}"
+    assert upsert_of(held).meta.idempotency_key == held.idempotency_key
+    assert not upsert_of(held).items
 
     await load_mappings(sessions, [MappingEntry("square", MERCHANT, MappingKind.SKU, LATTE_SMALL, "SMALL")])
     [result] = await replay(sessions, [failure.id], datetime.now(UTC))
     assert result.outcome == "requeued"
-    assert (await command_row(sessions, command_id)).state == CommandState.AWAITING_FETCH
+    assert (await command_row(sessions, held.id)).state == CommandState.AWAITING_FETCH
 
     assert await fetcher(sessions, client).fetch_due() == 1
-    row = await command_row(sessions, command_id)
-    assert row.state == CommandState.AWAITING_SERVICE
-    assert variant_skus(row) == [["SKU-LATTE", "SMALL"], ["SKU-BEANS-250"]]
+    completed = await command_row(sessions, held.id)
+    assert completed.state == CommandState.AWAITING_SERVICE
+    assert variant_skus(completed) == [["SKU-LATTE", "SMALL"], ["SKU-BEANS-250"]]  # fetched again: harmless
     [resolved] = await failure_rows(sessions)
     assert resolved.resolved
+    assert await count(sessions, commands) == 2
+    assert variant_skus(await command_row(sessions, command_id)) == [["SKU-BEANS-250"]]
+
+
+async def test_a_held_remainder_replayed_before_its_mapping_exists_is_held_again(
+    sessions, square, client
+) -> None:
+    command_id = await catalog_updated(sessions, (*MERCHANT_ONLY, *WITHOUT_SMALL))
+    await fetcher(sessions, client).fetch_due()
+    [failure] = await failure_rows(sessions)
+
+    await replay(sessions, [failure.id], datetime.now(UTC))
+    await fetcher(sessions, client).fetch_due()
+
+    first_held = await command_row(sessions, failure.command_id)
+    assert first_held.state == CommandState.AWAITING_SERVICE
+    assert variant_skus(first_held) == [["SKU-BEANS-250"]]
+    again = [f for f in await failure_rows(sessions) if f.id != failure.id]
+    [open_failure] = [f for f in again if not f.resolved]
+    assert open_failure.reason == "unmapped_sku"
+    second_held = await command_row(sessions, open_failure.command_id)
+    assert second_held.state == CommandState.DEAD
+    root = (await command_row(sessions, command_id)).idempotency_key
+    assert second_held.idempotency_key == f"{root}:held:{first_held.id}"
 
 
 async def test_under_the_create_policy_an_unmapped_variation_maps_to_itself(sessions, square, client) -> None:

@@ -35,7 +35,9 @@ def webhook_request() -> catalog.pb.UpsertItemsRequest:
 
 
 def completed(mapping=MAPPING, fetched=None) -> catalog.pb.UpsertItemsRequest:
-    return complete_upsert(webhook_request(), parse_pages(fetched or pages()), mapping, MERCHANT)
+    request, held = complete_upsert(webhook_request(), parse_pages(fetched or pages()), mapping, MERCHANT)
+    assert held == []
+    return request
 
 
 def test_each_live_item_becomes_an_item_with_its_live_variations_by_mapped_sku() -> None:
@@ -73,15 +75,18 @@ def test_a_deleted_item_never_mapped_is_skipped() -> None:
     assert [item.sku for item in completed().items] == ["LATTE", "BEANS"]
 
 
-@pytest.mark.parametrize("vendor_id", [LATTE_SMALL, BEANS])
-def test_an_unmapped_item_or_variation_is_a_mapping_failure_naming_it(vendor_id: str) -> None:
-    with pytest.raises(MappingMissing) as caught:
-        completed(MAPPING.without("sku", vendor_id))
-    assert (caught.value.failure_class, caught.value.reason, caught.value.detail) == (
-        "mapping",
-        "unmapped_sku",
-        vendor_id,
+@pytest.mark.parametrize(("vendor_id", "kept"), [(LATTE_SMALL, ["BEANS"]), (BEANS, ["LATTE"])])
+def test_an_item_with_an_unmapped_id_is_held_naming_it_and_the_others_complete(
+    vendor_id: str, kept: list[str]
+) -> None:
+    request, held = complete_upsert(
+        webhook_request(), parse_pages(pages()), MAPPING.without("sku", vendor_id), MERCHANT
     )
+
+    assert [item.sku for item in request.items] == kept
+    [missing] = held
+    assert isinstance(missing, MappingMissing)
+    assert (missing.failure_class, missing.reason, missing.detail) == ("mapping", "unmapped_sku", vendor_id)
 
 
 def test_an_item_on_two_pages_is_kept_once_at_its_newest_version() -> None:

@@ -16,7 +16,7 @@ while to save; older changes are not fetched. Items fetched twice are harmless: 
 Square's version. Failures: `square_catalog_fetch_refused`, `square_catalog_fetch_invalid`,
 `square_catalog_fetch_exhausted`, `square_token_missing` and `unmapped_sku`. Items that do not
 map do not hold back those that do: they are held in a new command (`_held`) whose replay
-fetches the version again.
+fetches the version again. When none maps, the command itself is dead with the failure.
 """
 
 from __future__ import annotations
@@ -67,6 +67,8 @@ class CatalogItems:
             completed, missing = complete_upsert(request, parse_pages(pages), lookup, merchant)
             if not missing:
                 return completed
+            if not completed.items:
+                raise missing[0]  # nothing maps: the command itself is held, as an order would be
             return _held(request, command, completed, missing)
 
         return Fetched(merchant, complete)

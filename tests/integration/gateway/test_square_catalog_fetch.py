@@ -216,6 +216,26 @@ async def test_a_held_remainder_replayed_before_its_mapping_exists_is_held_again
     assert second_held.idempotency_key == f"{root}:held:{first_held.id}"
 
 
+async def test_a_version_of_which_no_item_maps_is_held_whole(sessions, square, client) -> None:
+    command_id = await catalog_updated(sessions, MERCHANT_ONLY)
+
+    await fetcher(sessions, client).fetch_due()
+
+    row = await command_row(sessions, command_id)
+    assert row.state == CommandState.DEAD
+    [failure] = await failure_rows(sessions)
+    assert (failure.command_id, failure.reason) == (command_id, "unmapped_sku")
+    assert await count(sessions, commands) == 1
+
+    await load_mappings(sessions, ITEMS)
+    await replay(sessions, [failure.id], datetime.now(UTC))
+    await fetcher(sessions, client).fetch_due()
+    assert variant_skus(await command_row(sessions, command_id)) == [
+        ["SKU-LATTE", "SKU-LATTE-S"],
+        ["SKU-BEANS-250"],
+    ]
+
+
 async def test_under_the_create_policy_an_unmapped_variation_maps_to_itself(sessions, square, client) -> None:
     async with sessions() as session:
         await set_policy(session, PolicyEntry("square", MERCHANT, UnmappedSkuPolicy.CREATE), NOW)

@@ -45,7 +45,13 @@ class UnknownProvider(LookupError):
 
 
 def admit(
-    adapter: Adapter, request: InboundRequest, secrets: Sequence[bytes], now: datetime, tenant: str | None
+    adapter: Adapter,
+    request: InboundRequest,
+    secrets: Sequence[bytes],
+    now: datetime,
+    tenant: str | None,
+    *,
+    verified: bool = False,
 ) -> Delivery:
     """Verify and parse a new delivery (no database); failures are kept on it, not raised.
 
@@ -53,11 +59,14 @@ def admit(
     credential's): commands for any other tenant are later refused as an auth failure
     `tenant_mismatch`, so one tenant's secret can never write another tenant's stock. None
     means no single tenant's credential verified it: a delivery that still verifies (a secret
-    shared between tenants) is refused as `ambiguous_signer`.
+    shared between tenants) is refused as `ambiguous_signer`. `verified`: the caller has just
+    checked the signature against `secrets` at `now` (`security.signing_tenant`), so it is
+    not checked again.
     """
     delivery = Delivery(request, adapter, now, signed_by=tenant)
     try:
-        adapter.verify_signature(request, secrets, now)
+        if not (verified and tenant is not None):
+            adapter.verify_signature(request, secrets, now)
     except AdapterError as error:
         delivery.signed_by = None
         delivery.error = error

@@ -71,14 +71,15 @@ def public_url(request: Request) -> str:
     behind a TLS-terminating proxy Square's signature over `https://public.host/...` verifies.
     Trusting them is safe here: the URL only feeds signature checks, which a forger fails anyway.
     """
-    headers = request.headers
-    scheme = headers.get("x-forwarded-proto", "").split(",")[0].strip() or request.url.scheme
-    host = headers.get("x-forwarded-host", "").split(",")[0].strip() or headers.get(
-        "host", request.url.netloc
+    headers, scope = request.headers, request.scope
+    # Read from the ASGI scope: `request.url` would parse a whole URL object for each webhook.
+    scheme = headers.get("x-forwarded-proto", "").split(",")[0].strip() or scope.get("scheme", "http")
+    host = (
+        headers.get("x-forwarded-host", "").split(",")[0].strip() or headers.get("host") or request.url.netloc
     )
-    raw_path = request.scope.get("raw_path")
+    raw_path = scope.get("raw_path")
     path = raw_path.decode("latin-1") if isinstance(raw_path, bytes) else request.url.path
-    query = request.scope.get("query_string", b"").decode("latin-1")
+    query = scope.get("query_string", b"").decode("latin-1")
     return f"{scheme}://{host}{path}" + (f"?{query}" if query else "")
 
 
@@ -114,14 +115,18 @@ async def _handle(request: Request, topic: str, family: frozenset[str]) -> JSONR
         provider=provider,
         topic=topic,
         url=public_url(request),
-        headers={name.lower(): value for name, value in request.headers.items()},
+        headers={
+            name.decode("latin-1").lower(): value.decode("latin-1")
+            for name, value in request.scope["headers"]
+        },
         body=admitted,
         received_at=now,
     )
     credentials = guard_of(request).credentials.get(provider, ())
     signer = signing_tenant(ctx.adapters[provider], inbound, credentials, now)
     secrets = signer.secrets if signer else all_secrets(credentials)
-    delivery = admit(ctx.adapters[provider], inbound, secrets, now, signer.tenant if signer else None)
+    tenant = signer.tenant if signer else None
+    delivery = admit(ctx.adapters[provider], inbound, secrets, now, tenant, verified=signer is not None)
     try:
         result = await ingestor_of(request).submit(delivery)
     except Exception as error:

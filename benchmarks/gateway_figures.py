@@ -46,6 +46,17 @@ class EndToEnd:
         """A percentile of the delivery delay."""
         return percentile(self.delays_ms(), fraction)
 
+    def after_answer_ms(self, fraction: float) -> float:
+        """A percentile of the part after the answer: webhook answered → change on the stream.
+
+        The rest of the delay is the answer itself (`load.latency_ms`); this part is dispatch,
+        the inventory's commit and the stream.
+        """
+        done = self.load.done
+        return percentile(
+            sorted(1000 * (at - done[n]) for n, at in self.arrivals.items() if n in done), fraction
+        )
+
 
 @dataclass
 class Results:
@@ -131,6 +142,10 @@ def rows(results: Results, *, threads: int, connections: int, e2e_rate: float) -
         ),
         Row(f"Webhook -> WatchStock change at {e2e_rate:,.0f}/s, p50", millis(results.e2e.delay_ms(0.5))),
         Row("  p99", millis(e2e_p99), "", "< 20 ms", e2e_p99 < 20),
+        Row(
+            "  after the answer (dispatch, commit, stream) p50 / p99",
+            f"{millis(results.e2e.after_answer_ms(0.5))} / {millis(results.e2e.after_answer_ms(0.99))}",
+        ),
         Row(
             "  changes streamed",
             f"{len(results.e2e.arrivals):,} of {results.e2e.load.statuses.get(202, 0):,} accepted",

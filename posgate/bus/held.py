@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -26,6 +27,8 @@ class HeldConnection:
         """Take connections from the engine `sessions` is bound to."""
         self._sessions = sessions
         self._connection: AsyncConnection | None = None
+        # The adapted and asyncpg connections under the kept one, looked up once per checkout.
+        self._drivers: tuple[Any, Any] | None = None
         self._serial = asyncio.Lock()
 
     @contextlib.asynccontextmanager
@@ -46,7 +49,11 @@ class HeldConnection:
             session = self._sessions(bind=connection)
             try:
                 if connection.dialect.name == "postgresql":
-                    async with raw.transaction(session, connection, begin=not deferred):
+                    if self._drivers is None:
+                        self._drivers = await raw.connections(connection)
+                    async with raw.transaction(
+                        session, connection, begin=not deferred, drivers=self._drivers
+                    ):
                         yield session
                     return
                 async with session.begin():
@@ -60,6 +67,7 @@ class HeldConnection:
     async def close(self) -> None:
         """Give the connection back to the pool (a new one is taken when needed)."""
         connection, self._connection = self._connection, None
+        self._drivers = None
         if connection is not None:
             with contextlib.suppress(Exception):
                 await connection.close()

@@ -101,7 +101,7 @@ async def fetch(
     """
     held: tuple[Any, Any] | None = session.info.get(_HELD)
     if held is None:
-        held = await _connections(await session.connection())
+        held = await connections(await session.connection())
     adapted, driver = held
     arguments = statement.arguments(parameters)
     async with adapted._execute_mutex:
@@ -117,7 +117,11 @@ async def fetch(
 
 @contextlib.asynccontextmanager
 async def transaction(
-    session: AsyncSession, connection: AsyncConnection, *, begin: bool = True
+    session: AsyncSession,
+    connection: AsyncConnection,
+    *,
+    begin: bool = True,
+    drivers: tuple[Any, Any] | None = None,
 ) -> AsyncIterator[None]:
     """The block in one asyncpg transaction on `connection`, which `session` (bound to it) shares.
 
@@ -130,11 +134,13 @@ async def transaction(
     goes through the session; until then each `fetch` commits on its own (`autocommits`
     tells which).
 
+    `drivers`: `connections(connection)`, if the caller keeps it (it looks them up otherwise).
+
     Raises:
         DBAPIError: BEGIN or COMMIT failed (as SQLAlchemy would report it).
 
     """
-    adapted, driver = await _connections(connection)
+    adapted, driver = drivers or await connections(connection)
     session.info[_HELD] = (adapted, driver)
     if begin:
         await begin_now(session)
@@ -169,8 +175,11 @@ async def begin_now(session: AsyncSession) -> None:
     adapted._transaction = await _run(session, adapted, "BEGIN", lambda: _begin(driver))
 
 
-async def _connections(connection: AsyncConnection) -> tuple[Any, Any]:
-    """SQLAlchemy's adapted connection under `connection`, and asyncpg's."""
+async def connections(connection: AsyncConnection) -> tuple[Any, Any]:
+    """SQLAlchemy's adapted connection under `connection`, and asyncpg's.
+
+    They stay the same while `connection` is checked out and valid.
+    """
     pooled = await connection.get_raw_connection()
     return pooled.dbapi_connection, pooled.driver_connection
 

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
+from posgate.bus.held import HeldConnection
 from posgate.db import raw
 from posgate.db.engine import create_engine, session_factory
 from posgate.db.raw import PositionalSql
@@ -228,3 +229,28 @@ async def test_a_sqlalchemy_statement_begins_the_unbegun_blocks_transaction(
         assert await _count(sessions) == 0
     assert await _count(sessions) == 2
     assert not raw.autocommits(session)
+
+
+async def test_a_held_connection_killed_between_blocks_fails_one_block_then_takes_a_fresh_one(
+    engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    # `HeldConnection` keeps the asyncpg connection it looked up; a dead one must not outlive
+    # the block that found it dead.
+    held = HeldConnection(sessions)
+    try:
+        async with held.begin() as session:
+            await _insert(session, "a", 1)
+            pid = (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+        async with engine.connect() as other:
+            await other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(DBAPIError) as caught:
+            async with held.begin() as session:
+                await _insert(session, "b", 2)
+        assert caught.value.connection_invalidated
+        async with held.begin(deferred=True) as session:
+            await _insert(session, "c", 3)
+            assert (await session.execute(text("SELECT pg_backend_pid()"))).scalar_one() != pid
+    finally:
+        await held.close()
+    async with sessions() as check:
+        assert list((await check.execute(text("SELECT k FROM raw_t ORDER BY k"))).scalars()) == ["a", "c"]

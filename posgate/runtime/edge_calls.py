@@ -1,4 +1,4 @@
-"""One server-streaming call on the stream edge: authenticate, decode, run the handler, end it.
+"""One call on the stream edge, unary or server-streaming: authenticate, decode, run the handler, end it.
 
 It does what `RpcInterceptor` does around a `grpc.aio` handler (correlation id, caller, error
 mapping with rich details, one log line) with the same helpers, so a call is logged and refused
@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message import DecodeError, Message
+from google.protobuf.message_factory import GetMessageClass
 
 from posgate.errors import DomainError, InvalidArgument
 from posgate.runtime import edge_wire
@@ -28,7 +30,7 @@ from posgate.runtime.status import status_code_for
 if TYPE_CHECKING:
     from posgate.runtime.call import RpcCall
 
-Handler = Callable[[Any, Any], AsyncIterator[Any]]
+Handler = Callable[[Any, Any], AsyncIterator[Any]] | Callable[[Any, Any], Awaitable[Message]]
 
 
 class Handoff(Protocol):
@@ -60,16 +62,34 @@ class Handed:
 
 @dataclass(frozen=True)
 class EdgeMethod:
-    """A server-streaming method the edge serves: its path, request parser and handler.
+    """A method the edge serves: its path, request parser and handler.
 
-    The handler has the servicer's shape, `(request, context) -> async iterator of responses`,
-    so the method the gRPC port serves can be registered here unchanged; its last item may be
-    a `Handoff`.
+    The handler has the servicer's shape, so the method the gRPC port serves is registered here
+    unchanged: `(request, context) -> async iterator of responses` for a server-streaming
+    method, whose last item may be a `Handoff`; `(request, context) -> awaitable response` for
+    a `unary` one. `request_limit` (bytes) replaces the edge's own limit for this method.
     """
 
     path: str
     decode: Callable[[bytes], Message]
     handler: Handler
+    unary: bool = False
+    request_limit: int | None = None
+
+
+def unary_methods(service: ServiceDescriptor, servicer: object, *, request_limit: int) -> list[EdgeMethod]:
+    """An `EdgeMethod` for every unary method of `service`, served by the servicer's method of its name."""
+    return [
+        EdgeMethod(
+            f"/{service.full_name}/{method.name}",
+            GetMessageClass(method.input_type).FromString,
+            getattr(servicer, method.name),
+            unary=True,
+            request_limit=request_limit,
+        )
+        for method in service.methods
+        if not method.client_streaming and not method.server_streaming
+    ]
 
 
 class Outlet(Protocol):
@@ -136,6 +156,12 @@ class CallSettings:
     request_limit: int
     logs: dict[str, RequestLog] = field(default_factory=dict)
 
+    def limit_of(self, method: EdgeMethod | None) -> int:
+        """The largest request message `method` takes, in bytes."""
+        if method is None or method.request_limit is None:
+            return self.request_limit
+        return method.request_limit
+
     def log_of(self, path: str) -> RequestLog:
         """The log line writer of one method, built once."""
         log = self.logs.get(path)
@@ -198,10 +224,15 @@ async def _run(
         if settings.policy is not None:
             rpc.caller = NO_CALLER
             rpc.run_as(settings.policy.authenticate(context.invocation_metadata(), context.auth_context()))
-        request = _decoded(method, edge_wire.request_message(call.body, settings.request_limit))
-        handoff = await _stream(method.handler(request, context), outlet, stream_id)
-        if handoff is not None:
-            return handoff
+        request = _decoded(method, edge_wire.request_message(call.body, settings.limit_of(method)))
+        if method.unary:
+            response = await cast("Awaitable[Message]", method.handler(request, context))
+            await outlet.send(stream_id, response.SerializeToString())
+        else:
+            responses = cast("AsyncIterator[Any]", method.handler(request, context))
+            handoff = await _stream(responses, outlet, stream_id)
+            if handoff is not None:
+                return handoff
     except DomainError as error:
         outlet.finish(stream_id, edge_wire.error_trailers(error, context.trailing_metadata()))
         return status_code_for(error)

@@ -8,8 +8,8 @@ from datetime import timedelta
 from posgate.components import Component, Dependencies
 from posgate.contracts import inventory
 from posgate.runtime.auth import CallerPolicy
-from posgate.runtime.edge import StreamEdge
-from posgate.runtime.edge_calls import EdgeMethod
+from posgate.runtime.edge import UNARY_REQUEST_LIMIT, StreamEdge
+from posgate.runtime.edge_calls import EdgeMethod, unary_methods
 from posgate.runtime.server import ComponentSpec
 from posgate.runtime.tls import edge_ssl_context
 from posgate.services.inventory import ledger
@@ -83,10 +83,12 @@ def component(deps: Dependencies) -> Component:
 
 
 def _stream_edge(deps: Dependencies, servicer: InventoryServicer) -> StreamEdge | None:
-    """The stream edge serving `WatchStock`, when `POSGATE_INVENTORY_STREAM_PORT` is set."""
+    """The stream edge (`POSGATE_INVENTORY_STREAM_PORT`): `WatchStock` and every unary method."""
     if deps.settings.inventory_stream_port is None:
         return None
     watch = EdgeMethod(
         WATCH_STOCK_PATH, inventory.pb.WatchStockRequest.FromString, servicer.watch_stock_handoff
     )
-    return StreamEdge("inventory", [watch], CallerPolicy.from_settings(deps.settings))
+    service = inventory.pb.DESCRIPTOR.services_by_name["InventoryService"]
+    unary = unary_methods(service, servicer, request_limit=UNARY_REQUEST_LIMIT)
+    return StreamEdge("inventory", [watch, *unary], CallerPolicy.from_settings(deps.settings))

@@ -31,7 +31,12 @@ class InventoryServer:
     stream_port: int = 0  # the stream edge's, when POSGATE_INVENTORY_STREAM_PORT was set
 
 
-async def start_inventory(database_url: str, **overrides: object) -> AsyncIterator[InventoryServer]:
+async def start_inventory(
+    database_url: str, *, clients_on_edge: bool = False, **overrides: object
+) -> AsyncIterator[InventoryServer]:
+    """The service with `overrides` of its settings; with `clients_on_edge`, its clients call the edge."""
+    if clients_on_edge:
+        overrides.setdefault("inventory_stream_port", 0)
     values: dict[str, object] = {
         "dev_mode": False,
         "database_url": database_url,
@@ -49,10 +54,11 @@ async def start_inventory(database_url: str, **overrides: object) -> AsyncIterat
     await deps.bus.start()
     await built.start()
     running = await start_server(built.spec, settings, port=0)
-    client = InventoryClient.connect(f"127.0.0.1:{running.port}", token=INTERNAL_TOKEN)
-    scoped = InventoryClient.connect(f"127.0.0.1:{running.port}", token=SCOPED_SECRET)
+    stream_port = built.listening.get("stream-edge", 0)
+    target = f"127.0.0.1:{stream_port if clients_on_edge else running.port}"
+    client = InventoryClient.connect(target, token=INTERNAL_TOKEN)
+    scoped = InventoryClient.connect(target, token=SCOPED_SECRET)
     try:
-        stream_port = built.listening.get("stream-edge", 0)
         yield InventoryServer(running.port, client, scoped, sessions, settings, stream_port)
     finally:
         await client.close()

@@ -1,16 +1,27 @@
-"""The inventory gRPC API as a caller sees it: per-item outcomes, reasons, permissions."""
+"""The inventory API as a caller sees it on either port: per-item outcomes, reasons, permissions."""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
 
 import grpc
 import pytest
 from grpc_status import rpc_status
 
 from posgate.contracts import inventory
-from tests.integration.inventory.conftest import InventoryServer
+from tests.integration.inventory.conftest import InventoryServer, start_inventory
 
 pb = inventory.pb
 T, S = "t1", "s1"
+
+
+@pytest.fixture(params=["grpc-port", "stream-edge"])
+async def inventory_server(
+    request: pytest.FixtureRequest, database_url: str
+) -> AsyncIterator[InventoryServer]:
+    """The service on SQLite and PostgreSQL; its clients call either of its two ports, which must agree."""
+    async for server in start_inventory(database_url, clients_on_edge=request.param == "stream-edge"):
+        yield server
 
 
 def movement(

@@ -1,4 +1,4 @@
-"""WatchStock through the stream edge: a grpc.aio client, unchanged, on the edge's port."""
+"""The stream edge: WatchStock and the unary methods for a grpc.aio client, unchanged, on the edge's port."""
 
 from __future__ import annotations
 
@@ -137,14 +137,38 @@ async def test_callers_are_authenticated_and_scoped_as_on_the_grpc_port(edge_ser
         await scoped.close()
 
 
-async def test_other_methods_are_unimplemented_on_the_edge(edge_server: InventoryServer) -> None:
+async def test_unary_calls_are_served_and_logged_on_the_edge(
+    edge_server: InventoryServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="posgate.rpc")
     only_edge = InventoryClient.connect(f"127.0.0.1:{edge_server.stream_port}", token=INTERNAL_TOKEN)
     try:
-        with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await only_edge.get_stock(T, S, "sku-1")
-        assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        # Larger than a stream's request limit (64 KiB): a unary call takes what the gRPC port takes.
+        wide = [receipt(f"wide-{n}", sku=f"sku-{n:04d}-{'x' * 60}") for n in range(1500)]
+        assert len(pb.ApplyMovementsRequest(movements=wide).SerializeToString()) > 64 * 1024
+        results = await only_edge.apply_movements(wide)
+        assert {r.outcome for r in results} == {pb.MOVEMENT_OUTCOME_APPLIED}
+        again = await only_edge.apply_movements(wide[:1])
+        assert again[0].outcome == pb.MOVEMENT_OUTCOME_DUPLICATE
+        # What the edge applied, the gRPC port reads.
+        level = await edge_server.client.get_stock(T, S, wide[0].key.sku)
+        assert (level.on_hand, level.sequence) == (1, 1)
+        assert len(await edge_server.client.batch_get_stock(T, [S])) == 1500
     finally:
         await only_edge.close()
+    lines = [r.getMessage() for r in caplog.records if "/ApplyMovements code=OK" in r.getMessage()]
+    assert len(lines) == 2
+    assert all("caller=token#1" in line and "peer=ipv4:127.0.0.1:" in line for line in lines)
+
+
+async def test_a_method_the_service_lacks_is_unimplemented_on_the_edge(edge_server: InventoryServer) -> None:
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{edge_server.stream_port}")
+    missing = channel.unary_unary("/posgate.inventory.v1.InventoryService/Nothing")
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await missing(b"", metadata=(("authorization", f"Bearer {INTERNAL_TOKEN}"),), timeout=10)
+    assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert error_reason(raised.value) == "METHOD_NOT_SERVED"
+    await channel.close()
 
 
 async def test_a_cancelled_stream_ends_alone_and_is_logged(

@@ -29,6 +29,7 @@ from tests.integration.inventory.conftest import INTERNAL_TOKEN, InventoryServer
 pb = inventory.pb
 T, S = "t1", "s1"
 WATCH_STOCK = b"/posgate.inventory.v1.InventoryService/WatchStock"
+APPLY_MOVEMENTS = b"/posgate.inventory.v1.InventoryService/ApplyMovements"
 WINDOW = 200
 QUIET_S = 0.3  # how long a blocked stream must stay silent
 WAIT_S = 8.0
@@ -123,10 +124,11 @@ class RawClient:
         path: bytes = WATCH_STOCK,
         content_type: bytes = b"application/grpc",
         end_stream: bool = True,
+        method: bytes = b"POST",
     ) -> int:
         stream_id = self.h2.get_next_available_stream_id()
         headers = [
-            (b":method", b"POST"),
+            (b":method", method),
             (b":scheme", b"http"),
             (b":path", path),
             (b":authority", b"127.0.0.1"),
@@ -348,16 +350,22 @@ async def trailers_only(client: RawClient, stream_id: int) -> dict[bytes, bytes]
 async def test_bad_requests_get_trailers_only_responses(sqlite_edge_server: InventoryServer) -> None:
     async with raw_client(sqlite_edge_server.stream_port) as client:
         json = client.call(watch_body(S), content_type=b"application/json")
-        unknown = client.call(watch_body(S), path=b"/posgate.inventory.v1.InventoryService/GetStock")
+        get = client.call(watch_body(S), method=b"GET")
+        unknown = client.call(watch_body(S), path=b"/posgate.inventory.v1.InventoryService/Nothing")
         truncated = client.call(struct.pack(">BI", 0, 100) + b"abc")
         too_large = client.call(b"", end_stream=False)
         await client.send_body(too_large, grpc_body(b"x" * (64 * 1024 + 1)))
+        # A unary method takes what the gRPC port takes (4 MiB), a stream's request 64 KiB.
+        too_large_unary = client.call(b"", path=APPLY_MOVEMENTS, end_stream=False)
+        await client.send_body(too_large_unary, grpc_body(b"x" * (4 * 1024 * 1024 + 1)))
 
         for stream_id, code, reason in [
             (json, b"3", "NOT_GRPC"),
+            (get, b"3", "NOT_GRPC"),
             (unknown, b"12", "METHOD_NOT_SERVED"),
             (truncated, b"3", "MALFORMED_REQUEST"),
             (too_large, b"8", "REQUEST_TOO_LARGE"),
+            (too_large_unary, b"8", "REQUEST_TOO_LARGE"),
         ]:
             status = await trailers_only(client, stream_id)
             assert status[b":status"] == b"200"

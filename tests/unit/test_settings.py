@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -39,3 +40,29 @@ def test_every_setting_is_in_the_readme_reference() -> None:
     text = README.read_text()
     missing = [name for name in Settings.model_fields if f"`POSGATE_{name.upper()}`" not in text]
     assert missing == []
+
+
+DEPLOY = README.parent / "deploy"
+
+
+def test_every_variable_the_deploy_files_set_is_a_setting() -> None:
+    # Settings ignore unknown POSGATE_* variables, so a misspelt one in a manifest would be lost.
+    known = {f"POSGATE_{name.upper()}" for name in Settings.model_fields}
+    used = {
+        name
+        for path in sorted(DEPLOY.rglob("*"))
+        if path.is_file()
+        for name in re.findall(r"\bPOSGATE_[A-Z0-9_]+\b", path.read_text())
+    }
+    assert "POSGATE_INVENTORY_TARGET" in used
+    assert sorted(used - known) == []
+
+
+def test_the_gateway_manifest_sends_commands_to_the_inventory_edge() -> None:
+    inventory = (DEPLOY / "k8s" / "inventory.yaml").read_text()
+    gateway = (DEPLOY / "k8s" / "gateway.yaml").read_text()
+    edge_port = re.search(r'POSGATE_INVENTORY_STREAM_PORT, value: "(\d+)"', inventory)
+    target = re.search(r'POSGATE_INVENTORY_TARGET, value: "posgate-inventory:(\d+)"', gateway)
+    assert edge_port is not None
+    assert target is not None
+    assert target.group(1) == edge_port.group(1)

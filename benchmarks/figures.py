@@ -20,14 +20,26 @@ class Phase:
 
 
 @dataclass
+class Ported:
+    """One load measured on the inventory's stream edge and on its gRPC port (grpc.aio)."""
+
+    edge: Phase
+    grpc: Phase
+
+
+# The ledger tenant of each inventory load phase: gRPC port and edge, single and batched.
+LOAD_TENANTS = ("unary", "batched", "unary-edge", "batched-edge")
+
+
+@dataclass
 class Results:
     """Every phase of one run; `committed` is the ledger's movement count per load tenant."""
 
     echo_single: Phase
     echo_batched: Phase
     echo_fanout: FanoutResult
-    single: Phase
-    batched: Phase
+    single: Ported
+    batched: Ported
     fanout: FanoutResult
     committed: dict[str, int]
     fanout_grpc: FanoutResult
@@ -39,8 +51,10 @@ def phase_notes(results: Results) -> list[str]:
     for name, phase, tenant in (
         ("echo 1/call", results.echo_single, ""),
         ("echo batch", results.echo_batched, ""),
-        ("inv 1/call", results.single, "unary"),
-        ("inv batch", results.batched, "batched"),
+        ("inv 1/call", results.single.grpc, "unary"),
+        ("inv batch", results.batched.grpc, "batched"),
+        ("edge 1/call", results.single.edge, "unary-edge"),
+        ("edge batch", results.batched.edge, "batched-edge"),
     ):
         load = phase.load
         line = f"{name:12} cpu: {phase.cpu.describe()}; errors {load.errors}"
@@ -72,15 +86,16 @@ def rows(
     results: Results, *, concurrency: int, batch_size: int, batch_callers: int, streams: int
 ) -> list[Row]:
     """The table: each figure beside its same-run baseline and its goal."""
-    echo, one = results.echo_single.load, results.single.load
-    echo_many, many = results.echo_batched.load, results.batched.load
+    echo, one, one_grpc = results.echo_single.load, results.single.edge.load, results.single.grpc.load
+    echo_many, many = results.echo_batched.load, results.batched.edge.load
+    many_grpc = results.batched.grpc.load
     watch, echo_watch, grpc_watch = results.fanout, results.echo_fanout, results.fanout_grpc
     ratio = one.calls_per_s / echo.calls_per_s if echo.calls_per_s else 0.0
     p99 = watch.delay_ms(0.99)
     per_stream = watch.rss_per_stream_kib()
     return [
         Row(
-            f"ApplyMovements 1 movement/call, {concurrency} in flight",
+            f"ApplyMovements 1 movement/call, {concurrency} in flight (stream edge)",
             f"{rate(one.calls_per_s)} ({ratio:.0%} of echo)",
             f"echo {rate(echo.calls_per_s)}",
             ">= 50% of echo",
@@ -89,7 +104,12 @@ def rows(
         Row("  latency p50", millis(one.latency_ms(0.50)), f"echo {millis(echo.latency_ms(0.50))}"),
         Row("  latency p99", millis(one.latency_ms(0.99)), f"echo {millis(echo.latency_ms(0.99))}"),
         Row(
-            f"ApplyMovements {batch_size} movements/call, {batch_callers} callers",
+            "  the same on the gRPC port (grpc.aio): calls, p99",
+            f"{rate(one_grpc.calls_per_s)} ({_share(one_grpc.calls_per_s, echo.calls_per_s)} of echo)",
+            millis(one_grpc.latency_ms(0.99)),
+        ),
+        Row(
+            f"ApplyMovements {batch_size} movements/call, {batch_callers} callers (stream edge)",
             f"{rate(many.items_per_s)} movements",
             f"echo {rate(echo_many.items_per_s)}",
             "50,000/s",
@@ -99,6 +119,11 @@ def rows(
             "  call latency p50 / p99",
             f"{millis(many.latency_ms(0.5))} / {millis(many.latency_ms(0.99))}",
             f"echo {millis(echo_many.latency_ms(0.5))} / {millis(echo_many.latency_ms(0.99))}",
+        ),
+        Row(
+            "  the same on the gRPC port (grpc.aio): movements",
+            f"{rate(many_grpc.items_per_s)} movements",
+            f"p99 {millis(many_grpc.latency_ms(0.99))}",
         ),
         Row(
             "WatchStock streams open in one process (stream edge)",
@@ -139,3 +164,7 @@ def rows(
             f"{grpc_watch.min_received():,} of {grpc_watch.ready:,} got each change",
         ),
     ]
+
+
+def _share(value: float, baseline: float) -> str:
+    return f"{value / baseline:.0%}" if baseline else "-"

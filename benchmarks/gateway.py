@@ -330,7 +330,9 @@ async def run(setup: Setup, plan: Plan) -> Results:
         print(f"end to end: inventory + gateway, {plan.e2e_rate:,.0f} webhooks/s ...", flush=True)
         async with inventory_server(setup, url, edge=True) as inventory:
             inventory_cpu = inventory.sources["server"]
-            async with gateway_server(setup, url, secret, inventory.port, inventory_cpu) as gateway:
+            # The gateway sends its commands to the inventory's stream edge, as deploy/ sets it up.
+            target = inventory.stream_port or inventory.port
+            async with gateway_server(setup, url, secret, target, inventory_cpu) as gateway:
                 e2e = await end_to_end(gateway, inventory, setup.token, secret, plan)
     bare_two, gateway_two = await two_processes(setup, plan, secret)
     return Results(bare_phase, bare_asyncio, gateway_phase, half, bare_half, e2e, bare_two, gateway_two)

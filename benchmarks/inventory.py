@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from benchmarks import database
 from benchmarks.cpu import CpuMeter, CpuSource, busy_cores, matching_seconds
 from benchmarks.fanout import FanoutResult, measure_fanout
-from benchmarks.figures import Phase, Results, phase_notes, rows
+from benchmarks.figures import LOAD_TENANTS, Phase, Ported, Results, phase_notes, rows
 from benchmarks.load import applying, closed_loop, open_clients
 from benchmarks.processes import Child, free_port, wait_serving
 from benchmarks.report import machine_facts, table
@@ -188,18 +188,32 @@ async def run(setup: Setup, plan: Plan) -> Results:
     async with echo_server(setup) as echo:
         echo_fanout = await fanout_phase(echo, setup, plan)
     async with database.fresh_database(setup.pg) as url:
-        print("inventory: ApplyMovements ...", flush=True)
-        async with inventory_server(setup, url) as server:
+        print("inventory: ApplyMovements on the gRPC port, then on the stream edge ...", flush=True)
+        async with inventory_server(setup, url, edge=True) as server:
             single = await load_phase(server, setup, plan, tenant="unary", per_call=1)
             batched = await load_phase(server, setup, plan, tenant="batched", per_call=plan.batch_size)
-        committed = {t: await database.movement_count(setup.pg, url, t) for t in ("unary", "batched")}
+            edge = dataclasses.replace(server, port=server.stream_port or server.port)
+            single_edge = await load_phase(edge, setup, plan, tenant="unary-edge", per_call=1)
+            batched_edge = await load_phase(
+                edge, setup, plan, tenant="batched-edge", per_call=plan.batch_size
+            )
+        committed = {t: await database.movement_count(setup.pg, url, t) for t in LOAD_TENANTS}
         print(f"inventory: WatchStock on the stream edge, {plan.streams:,} streams ...", flush=True)
         async with inventory_server(setup, url, edge=True) as server:
             fanout = await fanout_phase(server, setup, plan, key_prefix="edge")
         print(f"inventory: WatchStock on the gRPC port, {plan.streams:,} streams ...", flush=True)
         async with inventory_server(setup, url) as server:
             fanout_grpc = await fanout_phase(server, setup, plan, key_prefix="grpc")
-    return Results(echo_single, echo_batched, echo_fanout, single, batched, fanout, committed, fanout_grpc)
+    return Results(
+        echo_single,
+        echo_batched,
+        echo_fanout,
+        Ported(single_edge, single),
+        Ported(batched_edge, batched),
+        fanout,
+        committed,
+        fanout_grpc,
+    )
 
 
 async def delete_topology(setup: Setup) -> None:

@@ -86,8 +86,9 @@ class InventoryClient:
     ) -> InventoryClient:
         """Open a channel (TLS when `credentials` are given) to `target` (`host:port`).
 
-        `stream_target` is the stream edge's `host:port`, if the service runs one: `WatchStock`
-        then goes there, on a channel of its own.
+        `target` may be the stream edge (`POSGATE_INVENTORY_STREAM_PORT`), which serves every
+        method and costs the service less per call. `stream_target` sends only `WatchStock` to
+        the edge, on a channel of its own, when `target` is the gRPC port.
         """
         stream_channel = _channel(stream_target, credentials) if stream_target else None
         return cls(_channel(target, credentials), token=token, stream_channel=stream_channel)

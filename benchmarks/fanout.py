@@ -14,6 +14,7 @@ import grpc
 
 from benchmarks.cpu import CpuMeter, CpuShare, CpuSource
 from benchmarks.load import open_clients, percentile
+from benchmarks.pauses import collector_paused
 from posgate.clients.inventory import InventoryClient
 from posgate.contracts import inventory
 
@@ -210,9 +211,10 @@ async def measure_fanout(
         fleet.result.open_cpu = meter.stop()
         await asyncio.sleep(1)
         fleet.result.rss_after_kib = server_rss_kib()
-        for number in range(rounds):
-            await fleet.change_round(writer, number, timeout_s=10)
-            await asyncio.sleep(0.5)
+        with collector_paused():
+            for number in range(rounds):
+                await fleet.change_round(writer, number, timeout_s=10)
+                await asyncio.sleep(0.5)
     finally:
         await fleet.close()
         await writer.close()

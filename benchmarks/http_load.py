@@ -18,6 +18,7 @@ from pathlib import Path
 
 from benchmarks.deliveries import PATH, Delivery
 from benchmarks.load import percentile
+from benchmarks.pauses import collector_paused
 
 WRK_SCRIPT = Path(__file__).with_name("wrk_post.lua")
 
@@ -154,12 +155,13 @@ async def fixed_rate(port: int, deliveries: list[Delivery], *, rate: float, conn
         idle.put_nowait(connection)
 
     tasks = []
-    for n, due in enumerate(result.due):
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(send(n)))
-    await asyncio.gather(*tasks)
+    with collector_paused():
+        for n, due in enumerate(result.due):
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(send(n)))
+        await asyncio.gather(*tasks)
     while not idle.empty():
         idle.get_nowait().writer.close()
     return result

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from benchmarks.pauses import collector_paused
 from posgate.clients.inventory import CHANNEL_OPTIONS, InventoryClient
 from posgate.contracts import inventory
 
@@ -96,7 +97,8 @@ async def closed_loop(
                 result.items += applied
                 result.latencies_s.append(ended - began)
 
-    await asyncio.gather(*(caller(n) for n in range(concurrency)))
+    with collector_paused():
+        await asyncio.gather(*(caller(n) for n in range(concurrency)))
     return result
 
 

@@ -41,6 +41,8 @@ class Stack:
         self.database_url = postgres_url
         self.tmp_path = tmp_path
         self.http_port, self.gateway_port, self.inventory_port = free_port(), free_port(), free_port()
+        # The gateway sends its commands to the inventory's stream edge, as deploy/ sets it up.
+        self.inventory_edge_port = free_port()
         self.base = {
             "POSGATE_DATABASE_URL": postgres_url,
             "POSGATE_EVENT_TRANSPORT": "rabbitmq",
@@ -57,7 +59,7 @@ class Stack:
             **self.base,
             "POSGATE_GATEWAY_PORT": str(self.gateway_port),
             "POSGATE_GATEWAY_HTTP_PORT": str(self.http_port),
-            "POSGATE_INVENTORY_TARGET": f"127.0.0.1:{self.inventory_port}",
+            "POSGATE_INVENTORY_TARGET": f"127.0.0.1:{self.inventory_edge_port}",
             "POSGATE_INTERNAL_TOKEN": TOKEN,
             "POSGATE_WEBHOOK_CREDENTIALS": json.dumps(credentials),
         }
@@ -87,6 +89,7 @@ class Stack:
             else {
                 **self.base,
                 "POSGATE_INVENTORY_PORT": str(self.inventory_port),
+                "POSGATE_INVENTORY_STREAM_PORT": str(self.inventory_edge_port),
             }
         )
         log = self.tmp_path / f"{component}-{self.runs}.log"

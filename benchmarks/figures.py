@@ -51,10 +51,10 @@ def phase_notes(results: Results) -> list[str]:
     for name, phase, tenant in (
         ("echo 1/call", results.echo_single, ""),
         ("echo batch", results.echo_batched, ""),
-        ("inv 1/call", results.single.grpc, "unary"),
-        ("inv batch", results.batched.grpc, "batched"),
         ("edge 1/call", results.single.edge, "unary-edge"),
         ("edge batch", results.batched.edge, "batched-edge"),
+        ("grpc 1/call", results.single.grpc, "unary"),
+        ("grpc batch", results.batched.grpc, "batched"),
     ):
         load = phase.load
         line = f"{name:12} cpu: {phase.cpu.describe()}; errors {load.errors}"

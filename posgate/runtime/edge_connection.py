@@ -24,18 +24,16 @@ from h2.errors import ErrorCodes
 
 from posgate.errors import DomainError, InvalidArgument, ResourceExhausted, Unimplemented
 from posgate.runtime import edge_wire
-from posgate.runtime.edge_calls import CallGone, CallRequest, EdgeContext, Handed, serve_call
+from posgate.runtime.edge_calls import CallGone, CallRequest, EdgeContext, EdgeMethod, Handed, serve_call
 from posgate.runtime.edge_handed import HandedStreams
 
 if TYPE_CHECKING:
     from posgate.runtime.edge import StreamEdge
 
 
-# h2's checks of every header of every request and response were a fifth of a unary call's CPU.
-# The edge reads only `:method`, `:path`, `content-type` and `grpc-timeout` (each checked in
-# `_start_call`) and hands the rest to the caller policy as metadata, which compares tokens and
-# validates correlation ids itself; the headers it sends are its own constants and encoded
-# trailers. Header blocks are still decoded (HPACK) and framed by h2 as before.
+# h2's checks of every header were a fifth of a unary call's CPU. `_start_call` checks the headers
+# the edge reads; the rest is metadata, which the caller policy and the correlation id check
+# themselves. The edge sends only its own constant headers and encoded trailers.
 _H2_CONFIG = H2Configuration(
     client_side=False,
     header_encoding=None,
@@ -188,8 +186,9 @@ class EdgeConnection(asyncio.Protocol):
         if isinstance(event, h2.events.RequestReceived):
             headers = list(event.headers)
             path = (edge_wire.header_value(headers, b":path") or b"").decode("ascii", "replace")
-            limit = self._edge.call_settings.limit_of(self._edge.methods.get(path))
-            self._requests[event.stream_id] = _Request(headers, path, limit)
+            method = self._edge.methods.get(path)
+            limit = self._edge.call_settings.limit_of(method)
+            self._requests[event.stream_id] = _Request(headers, path, method, limit)
         elif isinstance(event, h2.events.DataReceived):
             self._h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             self._on_data(event.stream_id, event.data)
@@ -215,8 +214,7 @@ class EdgeConnection(asyncio.Protocol):
         request = self._requests.pop(stream_id, None)
         if request is None:
             return
-        headers, path = request.headers, request.path
-        method = self._edge.methods.get(path)
+        headers, path, method = request.headers, request.path, request.method
         try:
             if edge_wire.header_value(headers, b":method") != b"POST":
                 raise InvalidArgument("gRPC calls are POST requests", reason="NOT_GRPC")
@@ -294,12 +292,15 @@ class EdgeConnection(asyncio.Protocol):
 
 
 class _Request:
-    """A request being received: its headers and path, its body so far, the largest message it may carry."""
+    """A request being received: headers, path and method (None: not served), body so far, size limit."""
 
-    __slots__ = ("body", "headers", "limit", "path")
+    __slots__ = ("body", "headers", "limit", "method", "path")
 
-    def __init__(self, headers: list[edge_wire.Header], path: str, limit: int) -> None:
+    def __init__(
+        self, headers: list[edge_wire.Header], path: str, method: EdgeMethod | None, limit: int
+    ) -> None:
         self.headers = headers
         self.path = path
+        self.method = method
         self.limit = limit
         self.body = bytearray()

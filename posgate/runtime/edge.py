@@ -27,6 +27,8 @@ _logger = logging.getLogger("posgate.runtime")
 DEFAULT_REQUEST_LIMIT = 64 * 1024
 # What a gRPC port takes by default (grpc's own receive limit): the edge's unary methods take the same.
 UNARY_REQUEST_LIMIT = 4 * 1024 * 1024
+# Request bytes one connection may hold before their requests end (its streams' bodies together).
+DEFAULT_BUFFER_LIMIT = 16 * 1024 * 1024
 DEFAULT_STREAMS_PER_CONNECTION = 1000
 _HOST_AND_PORT = 2
 
@@ -42,12 +44,14 @@ class StreamEdge:
         *,
         request_limit: int = DEFAULT_REQUEST_LIMIT,
         max_streams_per_connection: int = DEFAULT_STREAMS_PER_CONNECTION,
+        buffer_limit: int = DEFAULT_BUFFER_LIMIT,
     ) -> None:
         """An edge of `component`; `policy` None serves without authentication (dev mode)."""
         self.component = component
         self.methods = {method.path: method for method in methods}
         self.request_limit = request_limit
         self.max_streams_per_connection = max_streams_per_connection
+        self.buffer_limit = buffer_limit
         self.call_settings = CallSettings(policy, logging.getLogger("posgate.rpc"), component, request_limit)
         self.connections: set[EdgeConnection] = set()
         self.port = 0

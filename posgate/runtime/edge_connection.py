@@ -22,10 +22,11 @@ from h2.config import H2Configuration
 from h2.connection import H2Connection
 from h2.errors import ErrorCodes
 
-from posgate.errors import DomainError, InvalidArgument, ResourceExhausted, Unimplemented
+from posgate.errors import DomainError, InvalidArgument, Unimplemented
 from posgate.runtime import edge_wire
-from posgate.runtime.edge_calls import CallGone, CallRequest, EdgeContext, EdgeMethod, Handed, serve_call
+from posgate.runtime.edge_calls import CallGone, CallRequest, EdgeContext, Handed, serve_call
 from posgate.runtime.edge_handed import HandedStreams
+from posgate.runtime.edge_requests import Incoming, Request
 
 if TYPE_CHECKING:
     from posgate.runtime.edge import StreamEdge
@@ -54,7 +55,7 @@ class EdgeConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._peer = "unknown"
         self._auth: Mapping[str, Iterable[bytes]] = {}
-        self._requests: dict[int, _Request] = {}
+        self._requests = Incoming(edge.buffer_limit)
         self._calls: dict[int, asyncio.Task[None]] = {}
         self._answered: set[int] = set()
         self._blocked: dict[int, asyncio.Future[None]] = {}
@@ -188,7 +189,7 @@ class EdgeConnection(asyncio.Protocol):
             path = (edge_wire.header_value(headers, b":path") or b"").decode("ascii", "replace")
             method = self._edge.methods.get(path)
             limit = self._edge.call_settings.limit_of(method)
-            self._requests[event.stream_id] = _Request(headers, path, method, limit)
+            self._requests.open(event.stream_id, Request(headers, path, method, limit))
         elif isinstance(event, h2.events.DataReceived):
             self._h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
             self._on_data(event.stream_id, event.data)
@@ -202,16 +203,12 @@ class EdgeConnection(asyncio.Protocol):
             self.close()
 
     def _on_data(self, stream_id: int, data: bytes) -> None:
-        request = self._requests.get(stream_id)
-        if request is None:
-            return
-        request.body += data
-        if len(request.body) > request.limit + edge_wire.PREFIX_SIZE:
-            del self._requests[stream_id]
-            self._refuse(stream_id, ResourceExhausted("the request is too large", reason="REQUEST_TOO_LARGE"))
+        refusal = self._requests.add(stream_id, data)
+        if refusal is not None:
+            self._refuse(stream_id, refusal)
 
     def _start_call(self, stream_id: int) -> None:
-        request = self._requests.pop(stream_id, None)
+        request = self._requests.take(stream_id)
         if request is None:
             return
         headers, path, method = request.headers, request.path, request.method
@@ -239,7 +236,7 @@ class EdgeConnection(asyncio.Protocol):
 
     def _reset(self, stream_id: int) -> None:
         """The client reset the stream: end its call, running or handed over."""
-        self._requests.pop(stream_id, None)
+        self._requests.take(stream_id)
         self._handed.end(stream_id, None)
         task = self._calls.get(stream_id)
         if task is not None:
@@ -289,18 +286,3 @@ class EdgeConnection(asyncio.Protocol):
         if self._out and self._transport is not None:
             self._transport.write(bytes(self._out))
         self._out.clear()
-
-
-class _Request:
-    """A request being received: headers, path and method (None: not served), body so far, size limit."""
-
-    __slots__ = ("body", "headers", "limit", "method", "path")
-
-    def __init__(
-        self, headers: list[edge_wire.Header], path: str, method: EdgeMethod | None, limit: int
-    ) -> None:
-        self.headers = headers
-        self.path = path
-        self.method = method
-        self.limit = limit
-        self.body = bytearray()

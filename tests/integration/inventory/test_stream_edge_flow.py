@@ -145,7 +145,7 @@ class RawClient:
         self.flush()
         return stream_id
 
-    async def send_body(self, stream_id: int, body: bytes) -> None:
+    async def send_body(self, stream_id: int, body: bytes, *, end: bool = True) -> None:
         """Send `body` as the peer's windows allow, then end the stream (unless it ended first)."""
         while body and not self.streams[stream_id].ended:
             size = min(
@@ -159,8 +159,9 @@ class RawClient:
             chunk, body = body[:size], body[size:]
             self.h2.send_data(stream_id, chunk)
             self.flush()
-        self.h2.end_stream(stream_id)
-        self.flush()
+        if end and not self.streams[stream_id].ended:
+            self.h2.end_stream(stream_id)
+            self.flush()
 
     def grant(self, stream_id: int, increment: int) -> None:
         """Open the stream's window, and the connection's by as much."""
@@ -253,7 +254,11 @@ def filled_or_done(stream: Stream, size: int) -> bool:
 
 
 def error_reason(stream: Stream) -> str:
-    details = stream.status()[b"grpc-status-details-bin"]
+    return error_reason_of(stream.status())
+
+
+def error_reason_of(trailers: dict[bytes, bytes]) -> str:
+    details = trailers[b"grpc-status-details-bin"]
     status = status_pb2.Status.FromString(base64.b64decode(details + b"=" * (-len(details) % 4)))
     info = error_details_pb2.ErrorInfo()
     assert status.details[0].Unpack(info)
@@ -376,6 +381,30 @@ async def test_bad_requests_get_trailers_only_responses(sqlite_edge_server: Inve
         # The connection is still good for a proper call.
         good = client.call(watch_body(S))
         await client.until(lambda: snapshot_done(client.streams[good]))
+
+
+async def test_a_connection_holds_a_bounded_amount_of_unfinished_requests(
+    sqlite_edge_server: InventoryServer,
+) -> None:
+    # 3.5 MiB that is no protobuf message (a varint that never ends): one unary request may hold it.
+    part = grpc_body(b"\xff" * (3 * 1024 * 1024 + 512 * 1024))
+    async with raw_client(sqlite_edge_server.stream_port) as client:
+        held = [client.call(b"", path=APPLY_MOVEMENTS, end_stream=False) for _ in range(5)]
+        for stream_id in held:
+            await client.send_body(stream_id, part, end=False)
+        # 16 MiB per connection: the fifth request's body does not fit beside the other four.
+        status = await trailers_only(client, held[4])
+        assert status[b"grpc-status"] == b"8"
+        assert error_reason(client.streams[held[4]]) == "CONNECTION_BUSY"
+        # The four others were kept whole: they end as calls (their bytes are not a request
+        # message), and what they held is free again for the next request.
+        for stream_id in held[:4]:
+            client.h2.end_stream(stream_id)
+            client.flush()
+            assert error_reason_of(await trailers_only(client, stream_id)) == "MALFORMED_REQUEST"
+        again = client.call(b"", path=APPLY_MOVEMENTS, end_stream=False)
+        await client.send_body(again, part)
+        assert error_reason_of(await trailers_only(client, again)) == "MALFORMED_REQUEST"
 
 
 async def test_a_reset_stream_ends_alone_and_is_logged_cancelled(

@@ -64,7 +64,10 @@ class Settings(BaseSettings):
     gateway_port: int = Field(50050, ge=0, le=65535, description="gRPC port of the gateway (0 picks one).")
     inventory_port: int = Field(50051, ge=0, le=65535, description="gRPC port of the inventory service.")
     inventory_commit_lanes: int = Field(
-        1, ge=1, le=16, description="Group-commit lanes of the inventory on PostgreSQL (split by store)."
+        2,
+        ge=1,
+        le=16,
+        description="Group-commit lanes of the inventory on PostgreSQL (large calls split by store).",
     )
     inventory_stream_port: int | None = Field(
         None,

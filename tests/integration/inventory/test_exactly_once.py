@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.db.engine import create_engine, session_factory
 from posgate.services.inventory import ledger
-from posgate.services.inventory.batching import GroupCommitter
+from posgate.services.inventory.batching import SPLIT_FROM, GroupCommitter
 from posgate.services.inventory.domain import Kind, MovementCommand, Position
 from posgate.services.inventory.tables import changes, movements, stock
 
@@ -59,7 +59,11 @@ def lanes(database_url: str) -> int:
 async def deliver_shuffled(
     sessions: async_sessionmaker[AsyncSession], made: list[MovementCommand], rng, lanes: int = 1
 ) -> None:
-    """Every movement 1-3 times, shuffled, in random batches over 8 concurrent senders."""
+    """Every movement 1-3 times, shuffled, in random batches over 8 concurrent senders.
+
+    Batches of 30 or more are split over the lanes, smaller ones go whole to the first lane:
+    both kinds meet on the same stores, so the lanes also wait for each other's row locks.
+    """
     deliveries = [m for m in made for _ in range(rng.randint(1, 3))]
     rng.shuffle(deliveries)
     batches: list[list[MovementCommand]] = []
@@ -67,7 +71,7 @@ async def deliver_shuffled(
         size = rng.randint(1, 60)
         batches.append(deliveries[:size])
         deliveries = deliveries[size:]
-    committer = GroupCommitter(sessions, ledger.apply_movements, max_batch=400, lanes=lanes)
+    committer = GroupCommitter(sessions, ledger.apply_movements, max_batch=400, lanes=lanes, split_from=30)
     committer.start()
     queue: asyncio.Queue[list[MovementCommand]] = asyncio.Queue()
     for batch in batches:
@@ -130,23 +134,49 @@ async def test_shuffled_duplicated_delivery_equals_applying_once(sessions, lanes
 
 
 async def test_a_call_split_across_lanes_gets_its_results_in_its_own_order(sessions, lanes: int) -> None:
-    committer = GroupCommitter(sessions, ledger.apply_movements, lanes=lanes)
+    committed: list[int] = []
+    committer = GroupCommitter(
+        sessions, ledger.apply_movements, lanes=lanes, on_commit=lambda done: committed.append(len(done))
+    )
     committer.start()
     try:
         # Stores hash to both lanes; each movement's delta names its place in the call.
         call = [
             MovementCommand(f"split-{i}", Position("t-split", f"s{i % 8}", "sku"), Kind.RECEIPT, i + 1)
-            for i in range(40)
+            for i in range(SPLIT_FROM)
         ]
         results = await committer.submit(call)
+        first_call = list(committed)
         again = await committer.submit(call)
     finally:
         await committer.stop()
-    assert [r.outcome for r in results] == [ledger.Outcome.APPLIED] * 40
-    assert [r.level.position.store_id for r in results if r.level] == [f"s{i % 8}" for i in range(40)]
+    # One transaction per lane holding a share of the stores.
+    assert len(first_call) == lanes and sum(first_call) == SPLIT_FROM
+    assert [r.outcome for r in results] == [ledger.Outcome.APPLIED] * SPLIT_FROM
+    assert [r.level.position.store_id for r in results if r.level] == [f"s{i % 8}" for i in range(SPLIT_FROM)]
     # Per store, the level after each movement is the running sum of its deltas, in call order.
     running: dict[str, int] = defaultdict(int)
     for i, result in enumerate(results):
         running[f"s{i % 8}"] += i + 1
         assert result.level is not None and result.level.on_hand == running[f"s{i % 8}"]
-    assert [r.outcome for r in again] == [ledger.Outcome.DUPLICATE] * 40
+    assert [r.outcome for r in again] == [ledger.Outcome.DUPLICATE] * SPLIT_FROM
+
+
+async def test_a_call_below_the_split_size_commits_whole_in_one_transaction(sessions, lanes: int) -> None:
+    committed: list[int] = []
+    committer = GroupCommitter(
+        sessions, ledger.apply_movements, lanes=lanes, on_commit=lambda done: committed.append(len(done))
+    )
+    committer.start()
+    try:
+        size = SPLIT_FROM - 1
+        # The same eight stores as above: split, they would go to both lanes.
+        call = [
+            MovementCommand(f"whole-{i}", Position("t-whole", f"s{i % 8}", "sku"), Kind.RECEIPT, 1)
+            for i in range(size)
+        ]
+        results = await committer.submit(call)
+    finally:
+        await committer.stop()
+    assert committed == [size]
+    assert [r.outcome for r in results] == [ledger.Outcome.APPLIED] * size

@@ -242,12 +242,19 @@ async def wrk_phase(
     return runs[-1]
 
 
-async def rate_phase(server: Server, secret: str, rate: float, seconds: float, label: str) -> RatePhase:
-    """Fresh deliveries at `rate` for `seconds`."""
-    made = deliveries.make(secret, f"{label}{uuid.uuid4().hex[:6]}", max(1, int(rate * seconds)))
+async def rate_phase(server: Server, secret: str, rate: float, plan: Plan, label: str) -> RatePhase:
+    """Fresh deliveries at `rate`: `plan.warmup_s` of them unmeasured, then `plan.duration_s` measured.
+
+    One schedule on the same connections throughout, as wrk's warm-up precedes its run; the CPU
+    share covers both (reading it mid-run would stall this loop for tens of milliseconds).
+    """
+    warmup = int(rate * plan.warmup_s)
+    made = deliveries.make(
+        secret, f"{label}{uuid.uuid4().hex[:6]}", warmup + max(1, int(rate * plan.duration_s))
+    )
     meter = CpuMeter(server.sources)
     meter.start()
-    load = await fixed_rate(server.port, made, rate=rate, connections=64)
+    load = await fixed_rate(server.port, made, rate=rate, connections=64, warmup=warmup)
     return RatePhase(load, meter.stop())
 
 
@@ -286,13 +293,15 @@ async def end_to_end(server: Server, inventory: Target, token: str, secret: str,
             int(plan.e2e_rate * plan.warmup_s),
             first_delta=WARM_DELTA,
         )
-        await fixed_rate(server.port, warm, rate=plan.e2e_rate, connections=64)
         made = deliveries.make(secret, f"e2e{uuid.uuid4().hex[:6]}", int(plan.e2e_rate * plan.duration_s))
         meter = CpuMeter(server.sources)
         meter.start()
         # Until the last change arrived: a pause of this process would stamp arrivals late.
         with collector_paused():
-            load = await fixed_rate(server.port, made, rate=plan.e2e_rate, connections=64)
+            # One schedule: the warm-up's deliveries, then the measured ones (numbered from 0).
+            load = await fixed_rate(
+                server.port, warm + made, rate=plan.e2e_rate, connections=64, warmup=len(warm)
+            )
             wanted[0] = load.statuses.get(202, 0)
             if len(arrivals) >= wanted[0]:
                 complete.set()
@@ -326,10 +335,10 @@ async def run(setup: Setup, plan: Plan) -> Results:
         ):
             gateway_phase = await gateway_wrk(gateway, setup, plan, secret, url=url, label="gw")
             half_rate = max(1.0, round(gateway_phase.wrk.per_s / 2))
-            half = await rate_phase(gateway, secret, half_rate, plan.duration_s, "half")
+            half = await rate_phase(gateway, secret, half_rate, plan, "half")
         print(f"bare ASGI at {half_rate:,.0f}/s ...", flush=True)
         async with bare_app(setup, "uvloop") as bare:
-            bare_half = await rate_phase(bare, secret, half_rate, plan.duration_s, "barehalf")
+            bare_half = await rate_phase(bare, secret, half_rate, plan, "barehalf")
         print(f"end to end: inventory + gateway, {plan.e2e_rate:,.0f} webhooks/s ...", flush=True)
         async with inventory_server(setup, url, edge=True) as inventory:
             inventory_cpu = inventory.sources["server"]

@@ -129,8 +129,15 @@ class _Connection:
         return status
 
 
-async def fixed_rate(port: int, deliveries: list[Delivery], *, rate: float, connections: int) -> RateResult:
-    """Send every delivery, number n at `start + n / rate`, over at most `connections` connections."""
+async def fixed_rate(
+    port: int, deliveries: list[Delivery], *, rate: float, connections: int, warmup: int = 0
+) -> RateResult:
+    """Send every delivery, number n at `start + n / rate`, over at most `connections` connections.
+
+    The first `warmup` deliveries are sent on the same schedule and connections but left out of
+    the result, whose numbering starts after them: the measured window is steady state, not the
+    first requests on new connections to a server that was idle a moment before.
+    """
     host = f"127.0.0.1:{port}"
     requests = [d.http_request(host) for d in deliveries]
     idle: asyncio.Queue[_Connection] = asyncio.Queue()
@@ -138,7 +145,8 @@ async def fixed_rate(port: int, deliveries: list[Delivery], *, rate: float, conn
         idle.put_nowait(_Connection(*await asyncio.open_connection("127.0.0.1", port)))
     result = RateResult(rate=rate)
     start = time.monotonic() + 0.05
-    result.due = [start + n / rate for n in range(len(requests))]
+    due = [start + n / rate for n in range(len(requests))]
+    result.due = due[warmup:]
 
     async def send(n: int) -> None:
         connection = await idle.get()
@@ -150,14 +158,15 @@ async def fixed_rate(port: int, deliveries: list[Delivery], *, rate: float, conn
             connection.writer.close()
             idle.put_nowait(_Connection(*await asyncio.open_connection("127.0.0.1", port)))
             return
-        result.done[n] = time.monotonic()
-        result.statuses[status] = result.statuses.get(status, 0) + 1
+        if n >= warmup:
+            result.done[n - warmup] = time.monotonic()
+            result.statuses[status] = result.statuses.get(status, 0) + 1
         idle.put_nowait(connection)
 
     tasks = []
     with collector_paused():
-        for n, due in enumerate(result.due):
-            delay = due - time.monotonic()
+        for n, at in enumerate(due):
+            delay = at - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             tasks.append(asyncio.create_task(send(n)))

@@ -67,7 +67,7 @@ class Plan:
     budget_s: float
 
 
-FULL = Plan(2, 10, 2, 64, 60_000, 500, 400)
+FULL = Plan(2, 10, 2, 64, 90_000, 500, 400)
 QUICK = Plan(1, 3, 2, 64, 20_000, 500, 200)
 
 

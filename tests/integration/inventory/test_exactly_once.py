@@ -133,23 +133,28 @@ async def test_shuffled_duplicated_delivery_equals_applying_once(sessions, lanes
     assert all(n == last for n, last in sequences.values())
 
 
-async def test_a_call_split_across_lanes_gets_its_results_in_its_own_order(sessions, lanes: int) -> None:
+@pytest.fixture
+async def counted(sessions, lanes: int) -> AsyncIterator[tuple[GroupCommitter, list[int]]]:
+    """A started committer on `lanes` lanes, and the number of changes of each transaction it commits."""
     committed: list[int] = []
     committer = GroupCommitter(
         sessions, ledger.apply_movements, lanes=lanes, on_commit=lambda done: committed.append(len(done))
     )
     committer.start()
-    try:
-        # Stores hash to both lanes; each movement's delta names its place in the call.
-        call = [
-            MovementCommand(f"split-{i}", Position("t-split", f"s{i % 8}", "sku"), Kind.RECEIPT, i + 1)
-            for i in range(SPLIT_FROM)
-        ]
-        results = await committer.submit(call)
-        first_call = list(committed)
-        again = await committer.submit(call)
-    finally:
-        await committer.stop()
+    yield committer, committed
+    await committer.stop()
+
+
+async def test_a_call_split_across_lanes_gets_its_results_in_its_own_order(counted, lanes: int) -> None:
+    committer, committed = counted
+    # Stores hash to both lanes; each movement's delta names its place in the call.
+    call = [
+        MovementCommand(f"split-{i}", Position("t-split", f"s{i % 8}", "sku"), Kind.RECEIPT, i + 1)
+        for i in range(SPLIT_FROM)
+    ]
+    results = await committer.submit(call)
+    first_call = list(committed)
+    again = await committer.submit(call)
     # One transaction per lane holding a share of the stores.
     assert len(first_call) == lanes and sum(first_call) == SPLIT_FROM
     assert [r.outcome for r in results] == [ledger.Outcome.APPLIED] * SPLIT_FROM
@@ -162,21 +167,14 @@ async def test_a_call_split_across_lanes_gets_its_results_in_its_own_order(sessi
     assert [r.outcome for r in again] == [ledger.Outcome.DUPLICATE] * SPLIT_FROM
 
 
-async def test_a_call_below_the_split_size_commits_whole_in_one_transaction(sessions, lanes: int) -> None:
-    committed: list[int] = []
-    committer = GroupCommitter(
-        sessions, ledger.apply_movements, lanes=lanes, on_commit=lambda done: committed.append(len(done))
-    )
-    committer.start()
-    try:
-        size = SPLIT_FROM - 1
-        # The same eight stores as above: split, they would go to both lanes.
-        call = [
-            MovementCommand(f"whole-{i}", Position("t-whole", f"s{i % 8}", "sku"), Kind.RECEIPT, 1)
-            for i in range(size)
-        ]
-        results = await committer.submit(call)
-    finally:
-        await committer.stop()
+async def test_a_call_below_the_split_size_commits_whole_in_one_transaction(counted) -> None:
+    committer, committed = counted
+    size = SPLIT_FROM - 1
+    # The same eight stores as above: split, they would go to both lanes.
+    call = [
+        MovementCommand(f"whole-{i}", Position("t-whole", f"s{i % 8}", "sku"), Kind.RECEIPT, 1)
+        for i in range(size)
+    ]
+    results = await committer.submit(call)
     assert committed == [size]
     assert [r.outcome for r in results] == [ledger.Outcome.APPLIED] * size

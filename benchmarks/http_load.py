@@ -153,8 +153,9 @@ async def fixed_rate(
         try:
             status = await connection.exchange(requests[n])
         except (OSError, asyncio.IncompleteReadError, RuntimeError) as error:
-            result.errors += 1
-            result.first_error = result.first_error or repr(error)
+            if n >= warmup:
+                result.errors += 1
+                result.first_error = result.first_error or repr(error)
             connection.writer.close()
             idle.put_nowait(_Connection(*await asyncio.open_connection("127.0.0.1", port)))
             return

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -441,7 +443,7 @@ async def test_changes_committed_by_two_lanes_reach_a_stream_in_order_once_each(
     stream = Stream(hub, tenant_id="t-lanes", store_ids=stores)
     _, started = await stream.snapshot()
     assert set(started.values()) == {0}
-    keys = iter(range(1_000_000))
+    keys = itertools.count()
 
     def call(size: int) -> list[MovementCommand]:
         return [
@@ -467,9 +469,7 @@ async def test_changes_committed_by_two_lanes_reach_a_stream_in_order_once_each(
     for change in changes:
         per_store.setdefault(change.level.key.store_id, []).append(change.level.sequence)
     # Every store: 1, 2, 3, ... with none missing or twice, and on hand ends at its count.
-    expected: dict[str, int] = {}
-    for command in (command for c in calls for command in c):
-        expected[command.position.store_id] = expected.get(command.position.store_id, 0) + 1
+    expected = Counter(command.position.store_id for c in calls for command in c)
     assert {store: len(s) for store, s in per_store.items()} == expected
     assert all(sequence == list(range(1, len(sequence) + 1)) for sequence in per_store.values())
     last = {c.level.key.store_id: c.level for c in changes}

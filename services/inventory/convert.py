@@ -45,8 +45,10 @@ def cause_to_pb(kind: Kind) -> inventory.pb.MovementType.ValueType:
 
 def timestamp(moment: datetime | None) -> Timestamp | None:
     """A protobuf Timestamp (UTC) or None."""
-    if moment is None:
-        return None
+    return None if moment is None else _utc_stamp(moment)
+
+
+def _utc_stamp(moment: datetime) -> Timestamp:
     stamp = Timestamp()
     stamp.FromDatetime(moment.astimezone(UTC))
     return stamp
@@ -64,23 +66,27 @@ def position_from_pb(key: inventory.pb.StockKey) -> Position:
 
 def level_to_pb(level: Level) -> inventory.pb.StockLevel:
     """A domain level as `StockLevel`."""
-    return pb.StockLevel(
-        key=pb.StockKey(
-            tenant_id=level.position.tenant_id, store_id=level.position.store_id, sku=level.position.sku
-        ),
-        on_hand=level.on_hand,
-        reserved=level.reserved,
-        available=level.available,
-        sequence=level.sequence,
-        updated_at=_commit_time(level.updated_at),
-        count_version=level.count_version,
-    )
+    return fill_level(pb.StockLevel(), level)
+
+
+def fill_level(target: inventory.pb.StockLevel, level: Level) -> inventory.pb.StockLevel:
+    """Write `level` into `target` (an empty message, often a field of the reply) and return it.
+
+    Field by field, in place: about twice as fast as building the message from keywords and
+    copying it into its parent, which counts for replies and events of thousands of levels.
+    """
+    key, position = target.key, level.position
+    key.tenant_id, key.store_id, key.sku = position.tenant_id, position.store_id, position.sku
+    target.on_hand, target.reserved, target.available = level.on_hand, level.reserved, level.available
+    target.sequence, target.count_version = level.sequence, level.count_version
+    target.updated_at.CopyFrom(_commit_time(level.updated_at))
+    return target
 
 
 @functools.lru_cache(maxsize=64)
-def _commit_time(moment: datetime) -> Timestamp | None:
-    """`timestamp`, remembered: the levels of one commit share its time (callers copy the result)."""
-    return timestamp(moment)
+def _commit_time(moment: datetime) -> Timestamp:
+    """The Timestamp of `moment`, remembered: the levels of one commit share its time (callers copy it)."""
+    return _utc_stamp(moment)
 
 
 def movement_from_pb(movement: inventory.pb.Movement, provider: str) -> MovementCommand:

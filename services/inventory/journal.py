@@ -195,13 +195,14 @@ def _stock_changed(group: Sequence[Change]) -> OutgoingEvent:
     envelope = _envelope(events.pb.StockChanged(), tenant_id, store_id, final.updated_at, group[-1].event_id)
     envelope.schema_version = STOCK_CHANGED_SCHEMA
     payload = envelope.inventory_stock_changed
+    add = payload.changes.add
     for change in group:
-        payload.changes.add(
-            level=convert.level_to_pb(change.level),
+        added = add(
             cause=convert.cause_to_pb(change.cause),
             delta=change.delta,
             idempotency_key=change.idempotency_key,
         )
+        convert.fill_level(added.level, change.level)
     last = payload.changes[-1]
     payload.level.CopyFrom(last.level)
     payload.cause, payload.delta, payload.idempotency_key = last.cause, last.delta, last.idempotency_key

@@ -15,6 +15,7 @@ from posgate.runtime.caller import current_caller, require_tenant
 from posgate.services.inventory import convert, ledger, reservations, thresholds
 from posgate.services.inventory.batching import GroupCommitter
 from posgate.services.inventory.domain import (
+    MovementCommand,
     Rejection,
     TenantCheck,
     check_count,
@@ -77,18 +78,10 @@ class InventoryServicer(inventory.grpc_api.InventoryServiceServicer):
         may_act_for = current_caller().may_act_for
         provider = _provider(request.meta)
         commands = [convert.movement_from_pb(m, provider) for m in request.movements]
-        results: list[pb.MovementResult | None] = [None] * len(commands)
-        for index, rejection in _rejections(commands, check_movement, may_act_for):
-            results[index] = pb.MovementResult(
-                idempotency_key=commands[index].idempotency_key,
-                outcome=pb.MOVEMENT_OUTCOME_REJECTED,
-                reason=rejection.reason,
-            )
-        valid = [i for i, result in enumerate(results) if result is None]
-        applied = await self._app.committer.submit([commands[i] for i in valid]) if valid else []
-        for index, result in zip(valid, applied, strict=True):
-            results[index] = _movement_result(commands[index].idempotency_key, result)
-        return pb.ApplyMovementsResponse(results=[r for r in results if r is not None])
+        refused = dict(_rejections(commands, check_movement, may_act_for))
+        valid = [command for index, command in enumerate(commands) if index not in refused]
+        applied = await self._app.committer.submit(valid) if valid else []
+        return _movements_response(commands, refused, applied)
 
     async def SetCounts(
         self, request: inventory.pb.SetCountsRequest, context: Any
@@ -281,14 +274,37 @@ def _raise_rejection(validate: Callable[..., None], command: Any) -> None:
         ) from rejection
 
 
-def _movement_result(key: str, result: ledger.Applied) -> inventory.pb.MovementResult:
-    outcome = (
-        pb.MOVEMENT_OUTCOME_APPLIED
-        if result.outcome is ledger.Outcome.APPLIED
-        else pb.MOVEMENT_OUTCOME_DUPLICATE
-    )
-    level = convert.level_to_pb(result.level) if result.level else None
-    return pb.MovementResult(idempotency_key=key, outcome=outcome, level=level)
+def _movements_response(
+    commands: Sequence[MovementCommand], refused: dict[int, Rejection], applied: Sequence[ledger.Applied]
+) -> inventory.pb.ApplyMovementsResponse:
+    """One result per command, in order: its rejection, or the next of `applied`.
+
+    Filled in place: a reply to a bulk call holds thousands of results, and building each
+    from keywords, then copying it into the reply, cost twice as much.
+    """
+    response = pb.ApplyMovementsResponse()
+    add = response.results.add
+    outcomes = iter(applied)
+    for index, command in enumerate(commands):
+        rejection = refused.get(index) if refused else None
+        if rejection is not None:
+            add(
+                idempotency_key=command.idempotency_key,
+                outcome=pb.MOVEMENT_OUTCOME_REJECTED,
+                reason=rejection.reason,
+            )
+            continue
+        result = next(outcomes)
+        target = add(idempotency_key=command.idempotency_key, outcome=_MOVEMENT_OUTCOMES[result.outcome])
+        if result.level is not None:
+            convert.fill_level(target.level, result.level)
+    return response
+
+
+_MOVEMENT_OUTCOMES = {
+    ledger.Outcome.APPLIED: pb.MOVEMENT_OUTCOME_APPLIED,
+    ledger.Outcome.DUPLICATE: pb.MOVEMENT_OUTCOME_DUPLICATE,
+}
 
 
 def _count_result(key: str, result: ledger.Applied) -> inventory.pb.CountResult:

@@ -30,10 +30,12 @@ tests/integration/db/test_raw.py fails if they change.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import ClauseElement
@@ -63,7 +65,8 @@ def json_elements(name: str) -> str:
 class PositionalSql:
     """A statement as asyncpg takes it: `$n` placeholders, and the parameter names in `$n` order.
 
-    Parameters read through `json_elements` are sent as one JSON text each (`json.dumps`).
+    Parameters read through `json_elements` are sent as one JSON text each (`json.dumps`), a
+    datetime as ISO 8601 text in UTC (which PostgreSQL casts back to the same instant).
     """
 
     sql: str
@@ -83,8 +86,22 @@ class PositionalSql:
         if not self.as_json:
             return [parameters[name] for name in self.names]
         return [
-            json.dumps(parameters[name]) if name in self.as_json else parameters[name] for name in self.names
+            json.dumps(parameters[name], default=_json_default) if name in self.as_json else parameters[name]
+            for name in self.names
         ]
+
+
+def _json_default(value: object) -> str:
+    """What `json.dumps` cannot write itself: a datetime, as asyncpg would bind it (UTC)."""
+    if isinstance(value, datetime):
+        return _utc_text(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+@functools.lru_cache(maxsize=256)
+def _utc_text(moment: datetime) -> str:
+    # Remembered: the rows of one batch mostly share their commit time.
+    return moment.astimezone(UTC).isoformat()
 
 
 async def fetch(

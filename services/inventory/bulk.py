@@ -34,6 +34,9 @@ CLAIM_MOVEMENTS = Statement.unnest(
 
 
 STOCK_COLUMNS = tuple(column.name for column in stock.c)
+# `CLAIM_AND_STOCK` returns the stock rows' `updated_at` as NULL: its caller knows the time it
+# wrote there, and decoding a timestamp costs asyncpg about 0.5 µs a row.
+_STOCK_COLUMNS_BUT_TIME = ", ".join("NULL::timestamptz" if c == "updated_at" else c for c in STOCK_COLUMNS)
 
 
 def _claim_and_stock(*, as_json: bool) -> PositionalSql:
@@ -72,7 +75,7 @@ def _claim_and_stock(*, as_json: bool) -> PositionalSql:
             " SELECT 0 AS kind, tenant_id, idempotency_key, NULL::text, NULL::bigint, NULL::bigint, sequence,"
             " NULL::bigint, NULL::bigint, NULL::bigint, NULL::text, NULL::boolean, NULL::timestamptz"
             " FROM numbered"
-            f" UNION ALL SELECT 1, {stock_columns} FROM stocked"
+            f" UNION ALL SELECT 1, {_STOCK_COLUMNS_BUT_TIME} FROM stocked"
         )
     )
 
@@ -81,7 +84,7 @@ def _claim_and_stock(*, as_json: bool) -> PositionalSql:
 # them to stock (array and JSON forms, `posgate.db.bulk.pick`). Each step aggregates all of the
 # previous one before it locks a row (claims, then store sequence rows sorted, then stock rows
 # sorted), so the lock order of `journal` holds. Rows: (0, tenant, key, ..., sequence, ...) per
-# claimed movement, then (1, every stock column) per position after the update.
+# claimed movement, then (1, every stock column) per position after the update, `updated_at` NULL.
 CLAIM_AND_STOCK = (_claim_and_stock(as_json=False), _claim_and_stock(as_json=True))
 
 _allocate = sqlite.insert(store_sequences)

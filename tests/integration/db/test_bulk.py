@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -28,6 +28,8 @@ ROWS = sa.Table(
 COLUMNS = ("name", "amount", "flag", "doc", "at", "blob")
 INSERT = bulk.Statement.unnest(ROWS, COLUMNS, "RETURNING id", sqlite.insert(ROWS))
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+# An offset of its own and the last microsecond of a day: JSON carries it as text.
+ELSEWHERE = datetime(2026, 1, 1, 23, 59, 59, 999_999, tzinfo=timezone(timedelta(hours=5, minutes=30)))
 
 
 @pytest.fixture
@@ -47,11 +49,13 @@ async def test_values_json_cannot_spell_plainly_come_back_unchanged(sessions, co
     amounts = [2**63 - 1, -(2**63), 0, 2**53 + 1, None, 7, -1] * copies
     flags = [True, False, None, True, False, True, False] * copies
     docs = [json.dumps({"k": ["v", 1]}), json.dumps("text"), None, "[]", "{}", "null", "1.5"] * copies
-    ats = [NOW, NOW + timedelta(microseconds=1), None, NOW, NOW, NOW, NOW] * copies
+    ats = [NOW, NOW + timedelta(microseconds=1), None, ELSEWHERE, NOW, NOW, NOW] * copies
     blobs = [b"\x00\xff", b"", None, b"x", b"y", b"z", b"'"] * copies
     arrays = {"name": names, "amount": amounts, "flag": flags, "doc": docs, "at": ats, "blob": blobs}
 
     async with sessions() as session, session.begin():
+        # The session's own time zone must not shift what was given with an offset.
+        await session.execute(sa.text("SET LOCAL TIME ZONE 'Pacific/Chatham'"))
         ids = [int(row[0]) for row in await bulk.write(session, INSERT, arrays)]
 
     assert ids == sorted(ids)  # rows inserted in the order given

@@ -58,7 +58,7 @@ def _claim_and_stock(*, as_json: bool) -> PositionalSql:
             " ON CONFLICT (tenant_id, store_id) DO UPDATE"
             " SET last_sequence = inv_store_sequences.last_sequence + excluded.last_sequence"
             " RETURNING tenant_id, store_id, last_sequence),"
-            " numbered AS MATERIALIZED (SELECT f.tenant_id, f.idempotency_key, f.store_id, f.sku, f.delta,"
+            " numbered AS MATERIALIZED (SELECT f.tenant_id, f.n, f.store_id, f.sku, f.delta,"
             " a.last_sequence - c.taken"
             " + row_number() OVER (PARTITION BY f.tenant_id, f.store_id ORDER BY f.n) AS sequence"
             " FROM fresh AS f JOIN allocated AS a ON a.tenant_id = f.tenant_id AND a.store_id = f.store_id"
@@ -71,8 +71,9 @@ def _claim_and_stock(*, as_json: bool) -> PositionalSql:
             " SET on_hand = inv_stock.on_hand + excluded.on_hand,"
             " sequence = excluded.sequence, updated_at = excluded.updated_at"
             f" RETURNING {stock_columns})"
-            # A claimed movement's row, in the shape of a stock row: its key and its sequence.
-            " SELECT 0 AS kind, tenant_id, idempotency_key, NULL::text, NULL::bigint, NULL::bigint, sequence,"
+            # A claimed movement's row, in the shape of a stock row: its number (from 1, in the order
+            # given) where on_hand goes, and its sequence.
+            " SELECT 0 AS kind, NULL::text, NULL::text, NULL::text, n, NULL::bigint, sequence,"
             " NULL::bigint, NULL::bigint, NULL::bigint, NULL::text, NULL::boolean, NULL::timestamptz"
             " FROM numbered"
             f" UNION ALL SELECT 1, {_STOCK_COLUMNS_BUT_TIME} FROM stocked"
@@ -83,8 +84,9 @@ def _claim_and_stock(*, as_json: bool) -> PositionalSql:
 # PostgreSQL: one statement claims the movements, numbers the claimed ones per store and adds
 # them to stock (array and JSON forms, `posgate.db.bulk.pick`). Each step aggregates all of the
 # previous one before it locks a row (claims, then store sequence rows sorted, then stock rows
-# sorted), so the lock order of `journal` holds. Rows: (0, tenant, key, ..., sequence, ...) per
-# claimed movement, then (1, every stock column) per position after the update, `updated_at` NULL.
+# sorted), so the lock order of `journal` holds. Rows: (0, ..., n, NULL, sequence, ...) per
+# claimed movement (n numbers the rows given, from 1), then (1, every stock column) per
+# position after the update, `updated_at` NULL.
 CLAIM_AND_STOCK = (_claim_and_stock(as_json=False), _claim_and_stock(as_json=True))
 
 _allocate = sqlite.insert(store_sequences)

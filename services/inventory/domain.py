@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 # Far below int64 so that no sum of accepted deltas can overflow a BIGINT column.
 MAX_QUANTITY = 10**12
@@ -51,9 +52,12 @@ class Alert(StrEnum):
     OUT = "out"
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
-    """One stock position."""
+class Position(NamedTuple):
+    """One stock position.
+
+    A named tuple rather than a dataclass: positions key every dictionary of a ledger batch,
+    and a tuple's hash and equality run in C (a frozen dataclass's in Python, four times slower).
+    """
 
     tenant_id: str
     store_id: str
@@ -84,9 +88,8 @@ class CountCommand:
     provider: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Level:
-    """A position's level at one point in its store's sequence."""
+class Level(NamedTuple):
+    """A position's level at one point in its store's sequence (a named tuple, as `Position`)."""
 
     position: Position
     on_hand: int

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,9 +30,11 @@ from posgate.services.inventory.domain import Alert, Kind, Level
 StoreKey = tuple[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One committed level change of one position, with its per-store sequence number."""
+class Change(NamedTuple):
+    """One committed level change of one position, with its per-store sequence number.
+
+    A named tuple (built once per movement, as `domain.Level`): half a dataclass's cost.
+    """
 
     level: Level
     delta: int

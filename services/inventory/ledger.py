@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import cast
+from typing import NamedTuple, cast
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,8 +31,7 @@ class Outcome(StrEnum):
     STALE = "stale"
 
 
-@dataclass(frozen=True, slots=True)
-class Applied:
+class Applied(NamedTuple):
     """The outcome of one movement or count and the level after it (or now, for the rest)."""
 
     outcome: Outcome
@@ -69,9 +68,9 @@ async def _claim(session: AsyncSession, rows: bulk.Arrays) -> set[tuple[str, str
 
 @dataclass(frozen=True, slots=True)
 class _Stocked:
-    """What `CLAIM_AND_STOCK` did: each claimed movement's sequence, each position's stock row."""
+    """What `CLAIM_AND_STOCK` did: each claimed row's sequence (by its index), each position's stock row."""
 
-    sequences: dict[tuple[str, str], int]
+    sequences: dict[int, int]
     rows: dict[Position, dict[str, object]]
 
 
@@ -82,7 +81,7 @@ async def _claim_and_stock(session: AsyncSession, rows: bulk.Arrays, now: dateti
     stocked = _Stocked({}, {})
     for row in found:
         if row[0] == 0:
-            stocked.sequences[(row[1], row[2])] = int(row[6])
+            stocked.sequences[row[4] - 1] = row[6]
         else:
             stocked.rows[Position(row[1], row[2], row[3])] = dict(
                 zip(bulk.STOCK_COLUMNS, row[1:], strict=True)
@@ -119,15 +118,19 @@ async def apply_movements(
     kinds = [c.kind or Kind.ADJUSTMENT for c in first_commands]
     rows = _ledger_rows(first_commands, kinds, [c.delta for c in first_commands], now)
     stocked = await _claim_and_stock(session, rows, now) if is_postgres(session) else None
-    claimed = stocked.sequences if stocked is not None else await _claim(session, rows)
-    fresh = [i for i in firsts if _key(commands[i]) in claimed]
+    if stocked is None:
+        claimed = await _claim(session, rows)
+        new = [j for j, command in enumerate(first_commands) if _key(command) in claimed]
+    else:
+        new = sorted(stocked.sequences)
+    fresh = [firsts[j] for j in new]
     results: dict[int, Applied] = {}
     if fresh:
         moved = [commands[i] for i in fresh]
         if stocked is None:
             levels = await _apply_fresh(session, moved, now)
         else:
-            sequences = [stocked.sequences[_key(command)] for command in moved]
+            sequences = [stocked.sequences[j] for j in new]
             levels = await _record_movements(
                 session, fresh=moved, sequences=sequences, totals=_totals(moved), rows=stocked.rows, now=now
             )

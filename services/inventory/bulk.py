@@ -22,7 +22,7 @@ CHANGES_ALONG_EVENTS = (
 """On PostgreSQL: the change-log insert sent with the outbox's (`add_events(along=...)`), in
 its array and JSON forms (`posgate.db.bulk.pick`)."""
 
-_MOVEMENT_COLUMNS = [c.name for c in movements.c if c.name != "id"]
+_MOVEMENT_COLUMNS = [c.name for c in movements.c]
 CLAIM_MOVEMENTS = Statement.unnest(
     movements,
     _MOVEMENT_COLUMNS,

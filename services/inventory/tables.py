@@ -17,10 +17,9 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
-    UniqueConstraint,
 )
 
-from posgate.db.tables import Id, UtcDateTime, metadata
+from posgate.db.tables import UtcDateTime, metadata
 
 TENANT = 64
 STORE = 64
@@ -57,10 +56,11 @@ store_sequences = Table(
     PrimaryKeyConstraint("tenant_id", "store_id"),
 )
 
+# The ledger, written once per movement and read by its key only: no other index (each one
+# cost every movement of a bulk batch about 1.5 µs of PostgreSQL's time).
 movements = Table(
     "inv_movements",
     metadata,
-    Column("id", Id, primary_key=True, autoincrement=True),
     Column("tenant_id", String(TENANT), nullable=False),
     Column("idempotency_key", String(KEY), nullable=False),
     Column("store_id", String(STORE), nullable=False),
@@ -71,9 +71,8 @@ movements = Table(
     Column("provider", String(64), nullable=False),
     Column("occurred_at", UtcDateTime(), nullable=True),
     Column("recorded_at", UtcDateTime(), nullable=False),
-    UniqueConstraint("tenant_id", "idempotency_key"),
+    PrimaryKeyConstraint("tenant_id", "idempotency_key"),
 )
-Index("ix_inv_movements_position", movements.c.tenant_id, movements.c.store_id, movements.c.sku)
 
 changes = Table(
     "inv_changes",

@@ -90,16 +90,19 @@ def _commit_time(moment: datetime) -> Timestamp:
 
 
 def movement_from_pb(movement: inventory.pb.Movement, provider: str) -> MovementCommand:
-    """A domain movement; an unknown type becomes `kind=None` and is rejected by validation."""
-    source = movement.source.provider if movement.HasField("source") else ""
+    """A domain movement; an unknown type becomes `kind=None` and is rejected by validation.
+
+    Positional and inline: a bulk call decodes thousands of these.
+    """
+    key = movement.key
     return MovementCommand(
-        idempotency_key=movement.idempotency_key,
-        position=position_from_pb(movement.key),
-        kind=KIND_FROM_PB.get(movement.type),
-        delta=movement.delta,
-        occurred_at=moment(movement.occurred_at, movement.HasField("occurred_at")),
-        reference=movement.reference,
-        provider=source or provider,
+        movement.idempotency_key,
+        Position(key.tenant_id, key.store_id, key.sku),
+        KIND_FROM_PB.get(movement.type),
+        movement.delta,
+        movement.occurred_at.ToDatetime(tzinfo=UTC) if movement.HasField("occurred_at") else None,
+        movement.reference,
+        (movement.source.provider if movement.HasField("source") else "") or provider,
     )
 
 

@@ -64,9 +64,8 @@ class Position(NamedTuple):
     sku: str
 
 
-@dataclass(frozen=True, slots=True)
-class MovementCommand:
-    """A stock delta to apply exactly once."""
+class MovementCommand(NamedTuple):
+    """A stock delta to apply exactly once (a named tuple, as `Position`: a bulk call builds thousands)."""
 
     idempotency_key: str
     position: Position

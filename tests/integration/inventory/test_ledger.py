@@ -209,3 +209,37 @@ async def test_a_batch_writes_the_same_ledger_as_one_movement_at_a_time(sessions
         await apply(sessions, command)
     assert await ledger_of(sessions, "batched") == await ledger_of(sessions, "single")
     assert len((await ledger_of(sessions, "batched"))["events"]) == len(moves)
+
+
+async def test_each_change_row_names_the_event_that_carries_it(sessions) -> None:
+    # 40 movements over two stores: on PostgreSQL the change log goes as JSON with the outbox insert.
+    kinds = (Kind.RECEIPT, Kind.SALE, Kind.ADJUSTMENT)
+    batch = [mv(f"k{n}", (1, -1, 2)[n % 3], kinds[n % 3], position=(P1, P2)[n % 2]) for n in range(40)]
+    await apply(sessions, *batch)
+
+    query = select(outbox.c.body).where(outbox.c.routing_key == "inventory.stock_changed")
+    async with sessions() as session:
+        envelopes = [events.pb.EventEnvelope.FromString(b) for b in (await session.execute(query)).scalars()]
+        logged = (
+            await session.execute(
+                select(
+                    changes.c.store_id,
+                    changes.c.sequence,
+                    changes.c.event_id,
+                    changes.c.cause,
+                    changes.c.committed_at,
+                    changes.c.reserved,
+                    changes.c.count_version,
+                )
+            )
+        ).all()
+    carried_by = {
+        (c.level.key.store_id, c.level.sequence): envelope.event_id
+        for envelope in envelopes
+        for c in envelope.inventory_stock_changed.changes
+    }
+    assert len({envelope.event_id for envelope in envelopes}) == 2  # one event, one new id per store
+    assert sorted((store, sequence) for store, sequence, *_ in logged) == sorted(carried_by)
+    assert {(s, q): e for s, q, e, *_ in logged} == carried_by
+    assert sorted(cause for _s, _q, _e, cause, *_ in logged) == sorted(str(c.kind) for c in batch)
+    assert {(at, reserved, version) for *_, at, reserved, version in logged} == {(NOW, 0, 0)}

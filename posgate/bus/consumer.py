@@ -90,7 +90,7 @@ class RabbitConsumer:
         if task is not None:
             self._in_flight.add(task)
         try:
-            async with self._partition(header_text(message, PARTITION_KEY_HEADER)):
+            async with self._partition(header_text(message.headers, PARTITION_KEY_HEADER)):
                 await self._handle(message)
         except Exception as error:
             # Back to the queue (or, if the channel is gone, the broker returns it anyway); the

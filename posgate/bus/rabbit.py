@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import aio_pika
+import aiormq
 from aio_pika.abc import (
-    AbstractExchange,
     AbstractIncomingMessage,
     AbstractRobustChannel,
     AbstractRobustConnection,
     HeadersType,
 )
+from aiormq import spec
 from aiormq.abc import DeliveredMessage
 from pydantic import SecretStr
 
@@ -99,7 +101,7 @@ class RabbitSink(EventSink):
         self._broker = broker
         self._settings = settings
         self._publish_timeout = publish_timeout
-        self._exchange: AbstractExchange | None = None
+        self._channel: AbstractRobustChannel | None = None
         self._unroutable: set[str] = set()
 
     async def publish(self, events: Sequence[OutgoingEvent]) -> None:
@@ -109,29 +111,43 @@ class RabbitSink(EventSink):
             Exception: A nack, a timeout or a lost connection; the relay republishes the batch.
 
         """
-        exchange = await self._events_exchange()
-        # Each publish takes the channel's write lock in task-creation order, so the frames go
-        # out in outbox order while the confirms are awaited together.
-        results = await asyncio.gather(
-            *(
-                exchange.publish(
-                    _message(event), event.routing_key, mandatory=True, timeout=self._publish_timeout
-                )
-                for event in events
-            ),
-            return_exceptions=True,
-        )
+        channel = await self._events_channel()
+        # Straight to aiormq's channel, as aio-pika's `Exchange.publish` ends up, without an
+        # aio-pika `Message` per event and without waiting for each frame's socket write before
+        # the next (`wait=False`): 60 against 90 µs of CPU per event in a batch of 16. Each
+        # publish takes the channel's write lock in task-creation order, so the frames go out in
+        # outbox order while the confirms are awaited together; aiormq does not bound the wait
+        # for a confirm, hence the timeout around all of them.
+        async with asyncio.timeout(self._publish_timeout):
+            # aio-pika's channels sit on aiormq's `Channel`, whose abstract base lacks `wait`.
+            underlay = cast("aiormq.Channel", await channel.get_underlay_channel())
+            results = await asyncio.gather(
+                *(
+                    underlay.basic_publish(
+                        event.body,
+                        exchange=self._settings.events_exchange,
+                        routing_key=event.routing_key,
+                        properties=_properties(event),
+                        mandatory=True,
+                        wait=False,
+                    )
+                    for event in events
+                ),
+                return_exceptions=True,
+            )
         for event, result in zip(events, results, strict=True):
             if isinstance(result, BaseException):
                 raise result
             if isinstance(result, DeliveredMessage):
                 self._note_unroutable(event)
 
-    async def _events_exchange(self) -> AbstractExchange:
-        if self._exchange is None:
+    async def _events_channel(self) -> AbstractRobustChannel:
+        """The channel to publish on, the events exchange declared on it first."""
+        if self._channel is None:
             channel = await self._broker.channel()
-            self._exchange = await declare_events_exchange(channel, self._settings)
-        return self._exchange
+            await declare_events_exchange(channel, self._settings)
+            self._channel = channel
+        return self._channel
 
     def _note_unroutable(self, event: OutgoingEvent) -> None:
         # Confirmed but bound to no queue: normal for an event nobody subscribes to yet, so say
@@ -141,25 +157,24 @@ class RabbitSink(EventSink):
             log.warning("no queue is bound for routing key %s; such events are dropped", event.routing_key)
 
 
-def _message(event: OutgoingEvent) -> aio_pika.Message:
+def _properties(event: OutgoingEvent) -> spec.Basic.Properties:
     headers: HeadersType = dict(event.headers)
     if event.partition_key is not None:
         headers[PARTITION_KEY_HEADER] = event.partition_key
-    return aio_pika.Message(
-        event.body,
+    return spec.Basic.Properties(
         message_id=event.event_id,
-        type=event.event_type,
+        message_type=event.event_type,
         headers=headers,
         content_type=CONTENT_TYPE,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        delivery_mode=int(aio_pika.DeliveryMode.PERSISTENT),
         timestamp=event.created_at,
         app_id=APP_ID,
     )
 
 
-def header_text(message: AbstractIncomingMessage, name: str) -> str | None:
+def header_text(headers: Mapping[str, Any], name: str) -> str | None:
     """The header `name` as text, or None when the message does not carry it."""
-    value = message.headers.get(name)
+    value = headers.get(name)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return None if value is None else str(value)
@@ -167,23 +182,45 @@ def header_text(message: AbstractIncomingMessage, name: str) -> str | None:
 
 def incoming_event(message: AbstractIncomingMessage) -> IncomingEvent | str:
     """Return the event in `message`, or why it is malformed."""
-    if not message.message_id:
+    return _incoming(message.message_id, message.type, message.routing_key, message.body, message.headers)
+
+
+def delivered_event(message: DeliveredMessage) -> IncomingEvent | str:
+    """As `incoming_event`, for a delivery as aiormq hands it over (no aio-pika message around it)."""
+    properties = message.header.properties
+    return _incoming(
+        properties.message_id,
+        properties.message_type,
+        message.routing_key,
+        message.body,
+        properties.headers or {},
+    )
+
+
+def _incoming(
+    event_id: str | None,
+    event_type: str | None,
+    routing_key: str | None,
+    body: bytes,
+    headers: Mapping[str, Any],
+) -> IncomingEvent | str:
+    if not event_id:
         return "malformed message: no message_id (the event id)"
-    if not message.type:
+    if not event_type:
         return "malformed message: no type (the event type)"
-    count = message.headers.get(DELIVERY_COUNT_HEADER)
+    count = headers.get(DELIVERY_COUNT_HEADER)
     extra = {
         key: text
-        for key in message.headers
+        for key in headers
         if key not in (DELIVERY_COUNT_HEADER, PARTITION_KEY_HEADER)
-        and (text := header_text(message, key)) is not None
+        and (text := header_text(headers, key)) is not None
     }
     return IncomingEvent(
-        event_id=message.message_id,
-        event_type=message.type,
-        routing_key=message.routing_key or "",
-        body=message.body,
-        partition_key=header_text(message, PARTITION_KEY_HEADER),
+        event_id=event_id,
+        event_type=event_type,
+        routing_key=routing_key or "",
+        body=body,
+        partition_key=header_text(headers, PARTITION_KEY_HEADER),
         headers=extra,
         attempt=(count if isinstance(count, int) else 0) + 1,
     )

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from posgate.services.inventory.domain import Alert, Level, alert_for
+from posgate.services.inventory.domain import Alert, Level, Position, alert_for
 from posgate.services.inventory.journal import AlertEvent
 from posgate.services.inventory.tables import stock
 
+_ALERTS = {alert.value: alert for alert in Alert}
 
-@dataclass(frozen=True, slots=True)
-class Watch:
-    """A position's thresholds and the alert state stored before this transaction."""
+
+class Watch(NamedTuple):
+    """A position's thresholds and the alert state stored before this transaction.
+
+    A named tuple: a bulk call builds two per position (a frozen dataclass's `__init__` and the
+    enum's lookup by value cost about a microsecond together).
+    """
 
     low_threshold: int | None
     out_threshold: int
@@ -26,7 +30,21 @@ class Watch:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Watch:
         """From an `inv_stock` row (as it was before this transaction's level change)."""
-        return cls(row["low_threshold"], row["out_threshold"], Alert(row["alert"]), row["negative"])
+        return cls(row["low_threshold"], row["out_threshold"], _ALERTS[row["alert"]], row["negative"])
+
+
+def unremarkable(row: Mapping[str, Any], levels: Sequence[tuple[Level, str]]) -> bool:
+    """Whether `levels` leave nothing to announce or store (the row's band and flag stay as they are).
+
+    True when the row is in the OK band and not flagged negative, and every level stays above
+    both thresholds and at or above zero. The common case of a bulk call, decided without
+    building a `Watch`; `crossings` agrees.
+    """
+    if row["alert"] != Alert.OK or row["negative"]:
+        return False
+    low, out = row["low_threshold"], row["out_threshold"]
+    floor = out if low is None else max(low, out)
+    return all(level.on_hand >= 0 and level.available > floor for level, _ in levels)
 
 
 def crossings(watch: Watch, levels: Sequence[tuple[Level, str]]) -> tuple[list[AlertEvent], Watch]:
@@ -64,6 +82,27 @@ def _announcements(watch: Watch, old: Alert, new: Alert, level: Level) -> list[A
     announced = [AlertEvent(level, Alert.OK, watch.out_threshold)] if old is Alert.OUT else []
     if new is Alert.LOW and watch.low_threshold is not None:
         announced.append(AlertEvent(level, Alert.LOW, watch.low_threshold))
+    return announced
+
+
+async def along_paths(
+    session: AsyncSession,
+    paths: Mapping[Position, Sequence[tuple[Level, str]]],
+    rows: Mapping[Position, Mapping[str, Any]],
+) -> list[AlertEvent]:
+    """The crossings along each position's levels in this transaction, storing changed bands and flags.
+
+    `rows` holds each position's stock row with the alert columns as they were before.
+    """
+    announced: list[AlertEvent] = []
+    for position, path in paths.items():
+        row = rows[position]
+        if unremarkable(row, path):
+            continue
+        before = Watch.from_row(row)
+        events, after = crossings(before, path)
+        announced.extend(events)
+        await store_watch(session, path[-1][0], before, after)
     return announced
 
 

@@ -72,9 +72,12 @@ def _claim_and_stock(*, as_json: bool) -> PositionalSql:
             " sequence = excluded.sequence, updated_at = excluded.updated_at"
             f" RETURNING {stock_columns})"
             # A claimed movement's row, in the shape of a stock row: its number (from 1, in the order
-            # given) where on_hand goes, and its sequence.
-            " SELECT 0 AS kind, NULL::text, NULL::text, NULL::text, n, NULL::bigint, sequence,"
-            " NULL::bigint, NULL::bigint, NULL::bigint, NULL::text, NULL::boolean, NULL::timestamptz"
+            # given) where on_hand goes, and its sequence. The union's column names come from here:
+            # the stock columns', so that a stock row is read by name as it arrives.
+            " SELECT 0 AS kind, NULL::text AS tenant_id, NULL::text AS store_id, NULL::text AS sku,"
+            " n AS on_hand, NULL::bigint AS reserved, sequence, NULL::bigint AS count_version,"
+            " NULL::bigint AS low_threshold, NULL::bigint AS out_threshold, NULL::text AS alert,"
+            " NULL::boolean AS negative, NULL::timestamptz AS updated_at"
             " FROM numbered"
             f" UNION ALL SELECT 1, {_STOCK_COLUMNS_BUT_TIME} FROM stocked"
         )
@@ -86,7 +89,7 @@ def _claim_and_stock(*, as_json: bool) -> PositionalSql:
 # previous one before it locks a row (claims, then store sequence rows sorted, then stock rows
 # sorted), so the lock order of `journal` holds. Rows: (0, ..., n, NULL, sequence, ...) per
 # claimed movement (n numbers the rows given, from 1), then (1, every stock column) per
-# position after the update, `updated_at` NULL.
+# position after the update, `updated_at` NULL; the columns are named as the stock columns.
 CLAIM_AND_STOCK = (_claim_and_stock(as_json=False), _claim_and_stock(as_json=True))
 
 _allocate = sqlite.insert(store_sequences)

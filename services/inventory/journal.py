@@ -96,7 +96,8 @@ async def record(session: AsyncSession, recorded: Sequence[Change], alerts: Iter
     """Append the changes to the change log and their events to the outbox (same transaction).
 
     One `inventory.stock_changed` event carries every change of one store; each change's
-    `event_id` becomes that event's id (the callers' `event_id` is replaced).
+    `event_id` becomes that event's id. Callers either leave every `event_id` empty (each store
+    then gets a new one) or set all of them with one `EventIds`, one id per store.
     """
     stamped = _stamped(recorded)
     session.info.setdefault(COMMITTED, []).extend(stamped)
@@ -115,15 +116,43 @@ async def record(session: AsyncSession, recorded: Sequence[Change], alerts: Iter
     await add_events(session, outgoing)
 
 
+class EventIds:
+    """One new event id per store of a transaction: the id of its `inventory.stock_changed` event."""
+
+    __slots__ = ("_ids",)
+
+    def __init__(self) -> None:
+        """No store has an id yet."""
+        self._ids: dict[StoreKey, str] = {}
+
+    def of(self, tenant_id: str, store_id: str) -> str:
+        """The id of the store's event, made on first use."""
+        store = (tenant_id, store_id)
+        found = self._ids.get(store)
+        if found is None:
+            found = self._ids[store] = str(uuid.uuid4())
+        return found
+
+
 def _stamped(recorded: Sequence[Change]) -> list[Change]:
-    """The changes, in order, each with the id of its store's event (one new id per store)."""
-    ids: dict[StoreKey, str] = {}
-    stamped: list[Change] = []
-    for c in recorded:
-        store = (c.level.position.tenant_id, c.level.position.store_id)
-        event_id = ids.get(store) or ids.setdefault(store, str(uuid.uuid4()))
-        stamped.append(Change(c.level, c.delta, c.cause, c.idempotency_key, event_id))
-    return stamped
+    """The changes, in order, each with the id of its store's event (one new id per store).
+
+    Changes that all carry ids already (stamped by their maker with one `EventIds`) are kept:
+    a bulk call builds a thousand of them, and building each twice was a tenth of its cost.
+    """
+    if all(c.event_id for c in recorded):
+        return list(recorded)
+    ids = EventIds()
+    return [
+        Change(
+            c.level,
+            c.delta,
+            c.cause,
+            c.idempotency_key,
+            ids.of(c.level.position.tenant_id, c.level.position.store_id),
+        )
+        for c in recorded
+    ]
 
 
 def _sequence(change: Change) -> int:

@@ -58,11 +58,18 @@ def _claim_and_stock(*, as_json: bool) -> PositionalSql:
             " ON CONFLICT (tenant_id, store_id) DO UPDATE"
             " SET last_sequence = inv_store_sequences.last_sequence + excluded.last_sequence"
             " RETURNING tenant_id, store_id, last_sequence),"
+            # Each store's sequence before this batch, as one {tenant: {store: base}} value: a
+            # lookup per movement. Joined to `fresh` instead, the planner (which cannot estimate
+            # these CTEs) chose nested loops over every store for every movement, a fifth of the
+            # statement's time for a thousand movements in 16 stores.
+            " bases AS MATERIALIZED (SELECT jsonb_object_agg(t.tenant_id, t.stores) AS base FROM"
+            " (SELECT a.tenant_id, jsonb_object_agg(a.store_id, a.last_sequence - c.taken) AS stores"
+            " FROM allocated AS a JOIN counts AS c ON c.tenant_id = a.tenant_id AND c.store_id = a.store_id"
+            " GROUP BY a.tenant_id) AS t),"
             " numbered AS MATERIALIZED (SELECT f.tenant_id, f.n, f.store_id, f.sku, f.delta,"
-            " a.last_sequence - c.taken"
+            " CAST(b.base -> f.tenant_id ->> f.store_id AS bigint)"
             " + row_number() OVER (PARTITION BY f.tenant_id, f.store_id ORDER BY f.n) AS sequence"
-            " FROM fresh AS f JOIN allocated AS a ON a.tenant_id = f.tenant_id AND a.store_id = f.store_id"
-            " JOIN counts AS c ON c.tenant_id = f.tenant_id AND c.store_id = f.store_id),"
+            " FROM fresh AS f CROSS JOIN bases AS b),"
             f" stocked AS (INSERT INTO inv_stock ({stock_columns})"
             " SELECT tenant_id, store_id, sku, sum(delta), 0, max(sequence), 0, NULL, 0,"
             " CAST(:alert_ok AS text), false, CAST(:now AS timestamptz)"

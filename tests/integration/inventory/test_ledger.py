@@ -118,6 +118,27 @@ async def test_a_duplicate_in_a_later_batch_takes_no_sequence_number(sessions) -
     assert last == {"s1": 2, "s2": 2}
 
 
+async def test_one_store_id_under_two_tenants_keeps_two_sequences_in_one_batch(sessions) -> None:
+    # 40 movements: the JSON form of the claim statement on PostgreSQL (32 rows or more).
+    other = Position("t2", "s1", "sku-1")
+    await apply(sessions, mv("seed", 1, position=other))
+    spread = [P1, other, P2]
+    results = await apply(sessions, *(mv(f"m{n}", 1, position=spread[n % 3]) for n in range(40)))
+    by_store: dict[tuple[str, str], list[int]] = {}
+    for n, result in enumerate(results):
+        assert result.level is not None
+        position = spread[n % 3]
+        by_store.setdefault((position.tenant_id, position.store_id), []).append(result.level.sequence)
+    assert by_store == {
+        ("t1", "s1"): list(range(1, 15)),
+        ("t2", "s1"): list(range(2, 15)),
+        ("t1", "s2"): list(range(1, 14)),
+    }
+    async with sessions() as session:
+        last = {(t, s): n for t, s, n in await session.execute(select(store_sequences))}
+    assert last == {("t1", "s1"): 14, ("t2", "s1"): 14, ("t1", "s2"): 13}
+
+
 async def test_every_change_is_an_event_and_crossings_announce_themselves(sessions) -> None:
     await apply(sessions, mv("in", 2, Kind.RECEIPT))
     await apply(

@@ -18,8 +18,7 @@ _ALERTS = {alert.value: alert for alert in Alert}
 class Watch(NamedTuple):
     """A position's thresholds and the alert state stored before this transaction.
 
-    A named tuple: a bulk call builds two per position (a frozen dataclass's `__init__` and the
-    enum's lookup by value cost about a microsecond together).
+    A named tuple, as `Level`: built in C, where a frozen dataclass's `__init__` runs in Python.
     """
 
     low_threshold: int | None

@@ -72,25 +72,44 @@ StockRow = Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class _Stocked:
-    """What `CLAIM_AND_STOCK` did: each claimed row's sequence (by its index), each position's stock row."""
+    """What `CLAIM_AND_STOCK` did: the claimed rows (indexes), their sequences, each position's stock row."""
 
-    sequences: dict[int, int]
+    claimed: list[int]
+    sequences: list[int]
     rows: dict[Position, StockRow]
 
 
-async def _claim_and_stock(session: AsyncSession, rows: bulk.Arrays, now: datetime) -> _Stocked:
-    """PostgreSQL: claim, number and add to stock in one statement (`bulk.CLAIM_AND_STOCK`)."""
-    statement = pick(len(rows["tenant_id"]), *bulk.CLAIM_AND_STOCK)
+async def _claim_and_stock(
+    session: AsyncSession, commands: Sequence[MovementCommand], rows: bulk.Arrays, now: datetime
+) -> _Stocked:
+    """PostgreSQL: claim, number and add to stock in one statement (`bulk.CLAIM_AND_STOCK`).
+
+    The statement numbers each store's claimed movements in the order given, after the store's
+    sequence base it returns; the same walk here gives each of them its number.
+    """
+    statement = pick(len(commands), *bulk.CLAIM_AND_STOCK)
     found = await raw.fetch(session, statement, {**rows, "alert_ok": Alert.OK.value, "now": now})
-    stocked = _Stocked({}, {})
+    last: dict[tuple[str, str], int] = {}
+    unclaimed: set[int] = set()
+    stock_rows: dict[Position, StockRow] = {}
     for row in found:
-        if row[0] == 0:
-            stocked.sequences[row[4] - 1] = row[6]
-        else:
+        kind = row[0]
+        if kind == 1:
             # The record itself: its columns carry the stock columns' names (a dict per row cost
             # about a microsecond).
-            stocked.rows[Position(row[1], row[2], row[3])] = row
-    return stocked
+            stock_rows[Position(row[1], row[2], row[3])] = row
+        elif kind == 0:
+            last[(row[1], row[2])] = row[4]
+        else:
+            unclaimed.add(row[4] - 1)
+    claimed = [j for j in range(len(commands)) if j not in unclaimed]
+    sequences = []
+    for j in claimed:
+        position = commands[j].position
+        store = (position.tenant_id, position.store_id)
+        sequences.append(number := last[store] + 1)
+        last[store] = number
+    return _Stocked(claimed, sequences, stock_rows)
 
 
 def _first_occurrences(commands: Sequence[MovementCommand]) -> list[int]:
@@ -121,12 +140,12 @@ async def apply_movements(
     first_commands = [commands[i] for i in firsts]
     kinds = [c.kind or Kind.ADJUSTMENT for c in first_commands]
     rows = _ledger_rows(first_commands, kinds, [c.delta for c in first_commands], now)
-    stocked = await _claim_and_stock(session, rows, now) if is_postgres(session) else None
+    stocked = await _claim_and_stock(session, first_commands, rows, now) if is_postgres(session) else None
     if stocked is None:
         claimed = await _claim(session, rows)
         new = [j for j, command in enumerate(first_commands) if _key(command) in claimed]
     else:
-        new = sorted(stocked.sequences)
+        new = stocked.claimed
     fresh = [firsts[j] for j in new]
     results: dict[int, Applied] = {}
     if fresh:
@@ -134,9 +153,13 @@ async def apply_movements(
         if stocked is None:
             levels = await _apply_fresh(session, moved, now)
         else:
-            sequences = [stocked.sequences[j] for j in new]
             levels = await _record_movements(
-                session, fresh=moved, sequences=sequences, totals=_totals(moved), rows=stocked.rows, now=now
+                session,
+                fresh=moved,
+                sequences=stocked.sequences,
+                totals=_totals(moved),
+                rows=stocked.rows,
+                now=now,
             )
         results.update({i: Applied(Outcome.APPLIED, level) for i, level in zip(fresh, levels, strict=True)})
     rest = [i for i in range(len(commands)) if i not in results]

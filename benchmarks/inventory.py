@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from benchmarks import database
 from benchmarks.cpu import CpuMeter, CpuSource, busy_cores, matching_seconds
 from benchmarks.fanout import FanoutResult, measure_fanout
-from benchmarks.figures import LOAD_TENANTS, Phase, Ported, Results, phase_notes, rows
+from benchmarks.figures import LOAD_TENANTS, Phase, Ported, Results, Wide, phase_notes, rows
 from benchmarks.load import applying, closed_loop, open_clients
 from benchmarks.processes import Child, free_port, wait_serving
 from benchmarks.report import machine_facts, table
@@ -49,13 +49,14 @@ class Plan:
     channels: int
     batch_size: int
     batch_callers: int
+    wide_callers: int
     streams: int
     open_timeout_s: float
     budget_s: float
 
 
-FULL = Plan(2, 10, 64, 4, 1000, 4, 10_000, 90, 300)
-QUICK = Plan(0.5, 2, 64, 4, 1000, 4, 500, 20, 150)
+FULL = Plan(2, 10, 64, 4, 1000, 4, 8, 10_000, 90, 330)
+QUICK = Plan(0.5, 2, 64, 4, 1000, 4, 8, 500, 20, 150)
 
 
 PG_BACKGROUND = ("walwriter", "checkpointer", "background writer", "autovacuum", "logical replication")
@@ -85,11 +86,16 @@ class Target:
     stream_port: int | None = None
 
 
-async def load_phase(target: Target, setup: Setup, plan: Plan, *, tenant: str, per_call: int) -> Phase:
-    """Closed-loop ApplyMovements with the same client set-up for every server."""
+async def load_phase(
+    target: Target, setup: Setup, plan: Plan, *, tenant: str, per_call: int, callers: int | None = None
+) -> Phase:
+    """Closed-loop ApplyMovements with the same client set-up for every server.
+
+    `callers` defaults to the plan's: `concurrency` for single movements, else `batch_callers`.
+    """
     clients = open_clients(f"127.0.0.1:{target.port}", setup.token, plan.channels)
     meter = CpuMeter(target.sources)
-    callers = plan.concurrency if per_call == 1 else plan.batch_callers
+    callers = callers or (plan.concurrency if per_call == 1 else plan.batch_callers)
     commits = target.commits
 
     async def window_start() -> int:
@@ -184,6 +190,9 @@ async def run(setup: Setup, plan: Plan) -> Results:
     async with echo_server(setup) as echo:
         echo_single = await load_phase(echo, setup, plan, tenant="echo", per_call=1)
         echo_batched = await load_phase(echo, setup, plan, tenant="echo", per_call=plan.batch_size)
+        echo_wide = await load_phase(
+            echo, setup, plan, tenant="echo", per_call=plan.batch_size, callers=plan.wide_callers
+        )
     print(f"echo baseline: WatchStock, {plan.streams:,} streams ...", flush=True)
     async with echo_server(setup) as echo:
         echo_fanout = await fanout_phase(echo, setup, plan)
@@ -196,6 +205,9 @@ async def run(setup: Setup, plan: Plan) -> Results:
             single_edge = await load_phase(edge, setup, plan, tenant="unary-edge", per_call=1)
             batched_edge = await load_phase(
                 edge, setup, plan, tenant="batched-edge", per_call=plan.batch_size
+            )
+            wide_edge = await load_phase(
+                edge, setup, plan, tenant="batched-wide", per_call=plan.batch_size, callers=plan.wide_callers
             )
             single = await load_phase(server, setup, plan, tenant="unary", per_call=1)
             batched = await load_phase(server, setup, plan, tenant="batched", per_call=plan.batch_size)
@@ -215,6 +227,7 @@ async def run(setup: Setup, plan: Plan) -> Results:
         fanout,
         committed,
         fanout_grpc,
+        Wide(echo_wide, wide_edge),
     )
 
 
@@ -256,6 +269,7 @@ async def main_async(setup: Setup, plan: Plan) -> None:
                 concurrency=plan.concurrency,
                 batch_size=plan.batch_size,
                 batch_callers=plan.batch_callers,
+                wide_callers=plan.wide_callers,
                 streams=plan.streams,
             )
         )

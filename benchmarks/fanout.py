@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -135,13 +135,12 @@ class Fleet:
         await asyncio.gather(*(client.close() for client in self.clients), return_exceptions=True)
 
     async def _follow(self, client: InventoryClient) -> None:
-        stream: grpc.aio.UnaryStreamCall[Any, Any] | None = None
+        stream = cast(
+            AsyncGenerator[inventory.pb.WatchStockResponse, None],
+            client.watch_stock(TENANT, store_ids=[STORE], skus=[SKU]),
+        )
         try:
             async with self._opening:
-                stream = cast(
-                    grpc.aio.UnaryStreamCall[Any, Any],
-                    client.watch_stock(TENANT, store_ids=[STORE], skus=[SKU]),
-                )
                 async for update in stream:
                     if update.HasField("snapshot") and update.snapshot.complete:
                         break
@@ -159,8 +158,8 @@ class Fleet:
                 self.result.failed += 1
                 self.result.first_error = self.result.first_error or f"{error.code().name}: {error.details()}"
         finally:
-            if stream is not None:
-                stream.cancel()
+            # Ends the RPC (the client cancels it) when the stream stopped on its own.
+            await stream.aclose()
 
     def _ready(self) -> None:
         task = asyncio.current_task()

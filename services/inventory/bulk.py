@@ -39,14 +39,20 @@ STOCK_COLUMNS = tuple(column.name for column in stock.c)
 _STOCK_COLUMNS_BUT_TIME = ", ".join("NULL::timestamptz" if c == "updated_at" else c for c in STOCK_COLUMNS)
 
 
+# Every ledger row of a batch is recorded at the batch's time: `CLAIM_AND_STOCK` takes it once
+# (`:now`), not as a column PostgreSQL would parse a timestamp from per row.
+_GIVEN_COLUMNS = [c for c in _MOVEMENT_COLUMNS if c != "recorded_at"]
+
+
 def _claim_and_stock(*, as_json: bool) -> PositionalSql:
-    rows = unnest_rows(movements, _MOVEMENT_COLUMNS, as_json=as_json, ordinality=True)
-    columns = ", ".join(_MOVEMENT_COLUMNS)
+    rows = unnest_rows(movements, _GIVEN_COLUMNS, as_json=as_json, ordinality=True)
+    columns = ", ".join(_GIVEN_COLUMNS)
     stock_columns = ", ".join(STOCK_COLUMNS)
     return PositionalSql.of(
         text(
             f"WITH given AS MATERIALIZED ({rows}),"  # noqa: S608 - our own table and column names
-            f" claimed AS (INSERT INTO inv_movements ({columns}) SELECT {columns} FROM given ORDER BY n"
+            f" claimed AS (INSERT INTO inv_movements ({columns}, recorded_at)"
+            f" SELECT {columns}, CAST(:now AS timestamptz) FROM given ORDER BY n"
             " ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING tenant_id, idempotency_key),"
             " fresh AS MATERIALIZED (SELECT i.tenant_id, i.idempotency_key, i.store_id, i.sku, i.delta, i.n"
             " FROM given AS i JOIN claimed AS c"

@@ -6,7 +6,7 @@ Lock order, as in `journal`: idempotency claims, then store sequence rows, then 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -85,11 +85,11 @@ async def _claim_and_stock(
     """PostgreSQL: claim, number and add to stock in one statement (`bulk.CLAIM_AND_STOCK`).
 
     The statement numbers each store's claimed movements in the order given, after the store's
-    sequence base it returns; the same walk here gives each of them its number.
+    sequence base it returns; `_numbered`, the same walk, gives each of them its number here.
     """
     statement = pick(len(commands), *bulk.CLAIM_AND_STOCK)
     found = await raw.fetch(session, statement, {**rows, "alert_ok": Alert.OK.value, "now": now})
-    last: dict[tuple[str, str], int] = {}
+    first: dict[tuple[str, str], int] = {}
     unclaimed: set[int] = set()
     stock_rows: dict[Position, StockRow] = {}
     for row in found:
@@ -99,17 +99,22 @@ async def _claim_and_stock(
             # about a microsecond).
             stock_rows[Position(row[1], row[2], row[3])] = row
         elif kind == 0:
-            last[(row[1], row[2])] = row[4]
+            first[(row[1], row[2])] = row[4] + 1
         else:
             unclaimed.add(row[4] - 1)
     claimed = [j for j in range(len(commands)) if j not in unclaimed]
-    sequences = []
-    for j in claimed:
-        position = commands[j].position
-        store = (position.tenant_id, position.store_id)
-        sequences.append(number := last[store] + 1)
-        last[store] = number
-    return _Stocked(claimed, sequences, stock_rows)
+    return _Stocked(claimed, _numbered((commands[j] for j in claimed), first), stock_rows)
+
+
+def _numbered(fresh: Iterable[MovementCommand], first: Mapping[tuple[str, str], int]) -> list[int]:
+    """Each movement's sequence: its store's `first` number, then the next ones, in the order given."""
+    following = dict(first)
+    sequences: list[int] = []
+    for command in fresh:
+        store = (command.position.tenant_id, command.position.store_id)
+        sequences.append(following[store])
+        following[store] += 1
+    return sequences
 
 
 def _first_occurrences(commands: Sequence[MovementCommand]) -> list[int]:
@@ -188,12 +193,7 @@ async def _apply_fresh(session: AsyncSession, fresh: Sequence[MovementCommand], 
     first = await journal.allocate(
         session, Counter((c.position.tenant_id, c.position.store_id) for c in fresh)
     )
-    sequences: list[int] = []
-    offset: Counter[tuple[str, str]] = Counter()
-    for command in fresh:
-        store = (command.position.tenant_id, command.position.store_id)
-        sequences.append(first[store] + offset[store])
-        offset[store] += 1
+    sequences = _numbered(fresh, first)
     totals = _totals(fresh)
     last_sequence = {command.position: sequence for command, sequence in zip(fresh, sequences, strict=True)}
     rows = await _add_to_stock(session, totals, last_sequence, now)

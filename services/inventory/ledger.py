@@ -6,7 +6,7 @@ Lock order, as in `journal`: idempotency claims, then store sequence rows, then 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -15,9 +15,8 @@ from typing import Any, NamedTuple
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from posgate.db import raw
-from posgate.db.bulk import is_postgres, pick
-from posgate.services.inventory import alerts, bulk, journal
+from posgate.db.bulk import is_postgres
+from posgate.services.inventory import alerts, bulk, claims, journal
 from posgate.services.inventory.domain import Alert, CountCommand, Kind, Level, MovementCommand, Position
 from posgate.services.inventory.levels import level_from_row, read_levels
 from posgate.services.inventory.tables import stock
@@ -60,63 +59,6 @@ def _ledger_rows(
     }
 
 
-async def _claim(session: AsyncSession, rows: bulk.Arrays) -> set[tuple[str, str]]:
-    """Insert ledger rows whose (tenant, key) is new; return the keys that were new."""
-    claimed = await bulk.write(session, bulk.CLAIM_MOVEMENTS, rows)
-    return {(row[0], row[1]) for row in claimed}
-
-
-StockRow = Mapping[str, Any]
-"""A stock row after this transaction's update, read by column name (a dict, or asyncpg's record)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Stocked:
-    """What `CLAIM_AND_STOCK` did: the claimed rows (indexes), their sequences, each position's stock row."""
-
-    claimed: list[int]
-    sequences: list[int]
-    rows: dict[Position, StockRow]
-
-
-async def _claim_and_stock(
-    session: AsyncSession, commands: Sequence[MovementCommand], rows: bulk.Arrays, now: datetime
-) -> _Stocked:
-    """PostgreSQL: claim, number and add to stock in one statement (`bulk.CLAIM_AND_STOCK`).
-
-    The statement numbers each store's claimed movements in the order given, after the store's
-    sequence base it returns; `_numbered`, the same walk, gives each of them its number here.
-    """
-    statement = pick(len(commands), *bulk.CLAIM_AND_STOCK)
-    found = await raw.fetch(session, statement, {**rows, "alert_ok": Alert.OK.value, "now": now})
-    first: dict[tuple[str, str], int] = {}
-    unclaimed: set[int] = set()
-    stock_rows: dict[Position, StockRow] = {}
-    for row in found:
-        kind = row[0]
-        if kind == 1:
-            # The record itself: its columns carry the stock columns' names (a dict per row cost
-            # about a microsecond).
-            stock_rows[Position(row[1], row[2], row[3])] = row
-        elif kind == 0:
-            first[(row[1], row[2])] = row[4] + 1
-        else:
-            unclaimed.add(row[4] - 1)
-    claimed = [j for j in range(len(commands)) if j not in unclaimed]
-    return _Stocked(claimed, _numbered((commands[j] for j in claimed), first), stock_rows)
-
-
-def _numbered(fresh: Iterable[MovementCommand], first: Mapping[tuple[str, str], int]) -> list[int]:
-    """Each movement's sequence: its store's `first` number, then the next ones, in the order given."""
-    following = dict(first)
-    sequences: list[int] = []
-    for command in fresh:
-        store = (command.position.tenant_id, command.position.store_id)
-        sequences.append(following[store])
-        following[store] += 1
-    return sequences
-
-
 def _first_occurrences(commands: Sequence[MovementCommand]) -> list[int]:
     seen: set[tuple[str, str]] = set()
     firsts: list[int] = []
@@ -145,9 +87,10 @@ async def apply_movements(
     first_commands = [commands[i] for i in firsts]
     kinds = [c.kind or Kind.ADJUSTMENT for c in first_commands]
     rows = _ledger_rows(first_commands, kinds, [c.delta for c in first_commands], now)
-    stocked = await _claim_and_stock(session, first_commands, rows, now) if is_postgres(session) else None
+    postgres = is_postgres(session)
+    stocked = await claims.claim_and_stock(session, first_commands, rows, now) if postgres else None
     if stocked is None:
-        claimed = await _claim(session, rows)
+        claimed = await claims.claim(session, rows)
         new = [j for j, command in enumerate(first_commands) if _key(command) in claimed]
     else:
         new = stocked.claimed
@@ -193,7 +136,7 @@ async def _apply_fresh(session: AsyncSession, fresh: Sequence[MovementCommand], 
     first = await journal.allocate(
         session, Counter((c.position.tenant_id, c.position.store_id) for c in fresh)
     )
-    sequences = _numbered(fresh, first)
+    sequences = claims.numbered(fresh, first)
     totals = _totals(fresh)
     last_sequence = {command.position: sequence for command, sequence in zip(fresh, sequences, strict=True)}
     rows = await _add_to_stock(session, totals, last_sequence, now)
@@ -233,7 +176,7 @@ async def _record_movements(
     fresh: Sequence[MovementCommand],
     sequences: Sequence[int],
     totals: dict[Position, int],
-    rows: Mapping[Position, StockRow],
+    rows: Mapping[Position, claims.StockRow],
     now: datetime,
 ) -> list[Level]:
     """Walk each position from its level before the batch; record every step as a change."""
@@ -302,7 +245,7 @@ async def _set_count(
     if current is not None and command.version <= current.count_version:
         return Applied(Outcome.STALE, current, "stale_version")
     delta = command.on_hand - (current.on_hand if current else 0)
-    if not await _claim(session, _ledger_rows([command], [Kind.COUNT], [delta], now)):
+    if not await claims.claim(session, _ledger_rows([command], [Kind.COUNT], [delta], now)):
         return Applied(Outcome.STALE, current, "duplicate")
     first = await journal.allocate(session, Counter({(position.tenant_id, position.store_id): 1}))
     sequence = first[(position.tenant_id, position.store_id)]

@@ -40,15 +40,25 @@ class RpcCall:
         correlation_id: The caller's id when acceptable, otherwise a generated one.
         caller: The caller's name for the log line (`-` once its credentials were refused).
         started: `time.perf_counter()` when the RPC reached the interceptor.
+        peer: The client's address, read when the RPC began.
 
     """
 
-    __slots__ = ("_caller_token", "_correlation_token", "caller", "correlation_id", "metadata", "started")
+    __slots__ = (
+        "_caller_token",
+        "_correlation_token",
+        "caller",
+        "correlation_id",
+        "metadata",
+        "peer",
+        "started",
+    )
 
-    def __init__(self, metadata: Metadata | None, correlation_id: str) -> None:
+    def __init__(self, metadata: Metadata | None, correlation_id: str, peer: str = "") -> None:
         """Start timing an RPC with `correlation_id` and make the id current."""
         self.started = time.perf_counter()
         self.metadata = metadata
+        self.peer = peer
         self.correlation_id = correlation_id
         # Without authentication (dev mode, health) the default caller stands.
         self.caller = current_caller().name
@@ -76,7 +86,10 @@ class RpcCall:
 def begin_call(context: Context, metadata: Metadata | None) -> RpcCall:
     """Start an RPC: accept or generate its correlation id, make it current, set it as a trailer."""
     correlation_id = correlation.accept_correlation_id(metadata_value(metadata, correlation.METADATA_KEY))
-    rpc = RpcCall(metadata, correlation_id)
+    # Read now, while the call is surely alive: a grpc.aio call cancelled by a server stopping
+    # may be freed in C before its handler's `finally` logs it, and `peer()` then crashed the
+    # process (SIGSEGV in a CI run).
+    rpc = RpcCall(metadata, correlation_id, context.peer())
     # Set before the handler runs, so that an abort without trailers still carries it.
     with_correlation_trailer(context, correlation_id)
     return rpc

@@ -195,9 +195,7 @@ async def serve_call(settings: CallSettings, call: CallRequest, context: EdgeCon
                 if call.deadline_s is None
                 else call.deadline_s - (asyncio.get_running_loop().time() - started)
             )
-            outlet.hand_off(
-                Handed(call.stream_id, outcome, context, partial(log.write, rpc=rpc, context=context), left)
-            )
+            outlet.hand_off(Handed(call.stream_id, outcome, context, partial(log.write, rpc=rpc), left))
             code = None
         else:
             code = outcome
@@ -213,7 +211,7 @@ async def serve_call(settings: CallSettings, call: CallRequest, context: EdgeCon
     finally:
         rpc.end()
         if code is not None:
-            log.write(code, rpc, context)
+            log.write(code, rpc)
 
 
 async def _run(

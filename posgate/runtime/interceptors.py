@@ -160,7 +160,7 @@ class _MethodGuard:
                 raise
             finally:
                 rpc.end()
-                self._log.write(code, rpc, context)
+                self._log.write(code, rpc)
 
         return call
 
@@ -193,7 +193,7 @@ class _MethodGuard:
                 raise
             finally:
                 rpc.end()
-                self._log.write(code, rpc, context)
+                self._log.write(code, rpc)
 
         return call
 

@@ -2,29 +2,21 @@
 
     rpc component=inventory method=/... code=OK duration_ms=3.2 peer=... caller=token#1 correlation_id=...
 
-It is written on every RPC, so nothing is computed (peer, code name, the record's extra
-fields) unless the line's level is enabled.
+It is written on every RPC, so nothing is computed (duration, code name, the record's extra
+fields) unless the line's level is enabled. The peer is read when the RPC begins
+(`posgate.runtime.call.begin_call`), never from the context of a call that has ended.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING
 
 import grpc
 
 if TYPE_CHECKING:
     from posgate.runtime.call import RpcCall
-
-    Context = grpc.aio.ServicerContext[Any, Any]
-
-
-class HasPeer(Protocol):
-    """What a log line needs of a call's context (`grpc.aio`'s, or the stream edge's)."""
-
-    def peer(self) -> str:
-        """The client's address."""
 
 
 # Kubernetes probes health every few seconds per pod; at INFO they would drown the real traffic.
@@ -54,13 +46,17 @@ class RequestLog:
             return logging.DEBUG
         return logging.INFO
 
-    def write(self, code: grpc.StatusCode, rpc: RpcCall, context: Context | HasPeer) -> None:
-        """Log the RPC that just ended with `code`, unless that level is disabled."""
+    def write(self, code: grpc.StatusCode, rpc: RpcCall) -> None:
+        """Log the RPC that just ended with `code`, unless that level is disabled.
+
+        Nothing of the call's context is read here: the RPC may have ended because its server
+        is stopping, with the call already gone (`begin_call` keeps what the line needs).
+        """
         level = self.level(code)
         if not self.logger.isEnabledFor(level):
             return
         duration_ms = (time.perf_counter() - rpc.started) * 1000
-        peer = context.peer()
+        peer = rpc.peer
         # A handler may pass anything to set_code; logging must not fail over it.
         code_name = getattr(code, "name", str(code))
         self.logger.log(

@@ -54,8 +54,8 @@ class RpcCall:
         "started",
     )
 
-    def __init__(self, metadata: Metadata | None, correlation_id: str, peer: str = "") -> None:
-        """Start timing an RPC with `correlation_id` and make the id current."""
+    def __init__(self, metadata: Metadata | None, correlation_id: str, peer: str) -> None:
+        """Start timing an RPC from `peer` with `correlation_id` and make the id current."""
         self.started = time.perf_counter()
         self.metadata = metadata
         self.peer = peer

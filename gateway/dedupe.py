@@ -8,12 +8,12 @@ because some vendors number events per merchant account.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from posgate.gateway.adapters import keys
 from posgate.gateway.adapters.base import EventIdentity
 from posgate.gateway.tables import dedupe_keys
 
@@ -33,8 +33,7 @@ def dedupe_key(provider: str, identity: EventIdentity, body: bytes) -> str:
     else:
         occurred = identity.occurred_at.isoformat() if identity.occurred_at else ""
         basis = ["hash", identity.entity, occurred, hashlib.sha256(body).hexdigest()]
-    material = json.dumps([provider, identity.merchant_id, *basis])
-    return f"{basis[0]}:{hashlib.sha256(material.encode()).hexdigest()}"
+    return f"{basis[0]}:{keys.digest([provider, identity.merchant_id, *basis])}"
 
 
 def storable_headers(headers: Mapping[str, str]) -> dict[str, str]:

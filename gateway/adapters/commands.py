@@ -11,8 +11,6 @@ without a lookup table.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ from google.protobuf.message import Message
 
 from posgate.contracts import catalog, inventory, orders, routing, stores
 from posgate.contracts.common import command_meta, pb, timestamp
+from posgate.gateway.adapters import keys
 from posgate.gateway.adapters.base import CanonicalCommand, EventIdentity, MappingLookup, MappingMissing
 
 # Fixed namespace: changing it would change every derived order id already stored.
@@ -91,8 +90,7 @@ class MovementLine:
 
 def entity_key(provider: str, merchant_id: str, *parts: str) -> str:
     """A key hashed from its parts, so ids of any length or alphabet cannot collide."""
-    material = json.dumps([provider, merchant_id, *parts])
-    return f"{provider}:{hashlib.sha256(material.encode()).hexdigest()[:40]}"
+    return f"{provider}:{keys.digest([provider, merchant_id, *parts])[:40]}"
 
 
 def idempotency_key(provider: str, identity: EventIdentity, *parts: str) -> str:
@@ -112,7 +110,7 @@ def idempotency_key(provider: str, identity: EventIdentity, *parts: str) -> str:
 
 def canonical_order_id(provider: str, merchant_id: str, vendor_order_id: str) -> str:
     """The posgate order id of a vendor order; the same on submit, status change and cancel."""
-    return str(uuid.uuid5(ORDER_ID_NAMESPACE, json.dumps([provider, merchant_id, vendor_order_id])))
+    return str(uuid.uuid5(ORDER_ID_NAMESPACE, keys.material([provider, merchant_id, vendor_order_id])))
 
 
 def require_tenant(mapping: MappingLookup, provider: str, merchant_id: str) -> str:

@@ -7,9 +7,9 @@ size, planned afresh at every bind. SQLite takes the equivalent SQLAlchemy state
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 
+import orjson
 from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -100,7 +100,7 @@ def raw_arrays(session: AsyncSession, rows: Sequence[Mapping[str, object]]) -> A
     """Raw payload rows column-wise; on PostgreSQL the headers as JSON text (`json[]`)."""
     arrays = dict(columns(rows, RAW_COLUMNS))
     if is_postgres(session):
-        arrays["headers"] = [json.dumps(headers) for headers in arrays["headers"]]
+        arrays["headers"] = [orjson.dumps(headers).decode() for headers in arrays["headers"]]
     return arrays
 
 

@@ -9,7 +9,6 @@ twice.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -165,14 +164,9 @@ def _raw_row(verdict: Verdict) -> dict[str, Any]:
 
 
 def _new_raw_row(verdict: Verdict) -> dict[str, Any]:
-    """A raw row for `ingest_new`: headers as JSON text, with its claim's flag and time."""
-    row = _raw_row(verdict)
-    row.update(
-        headers=json.dumps(row["headers"]),
-        deduplicate=verdict.delivery.deduplicate,
-        claimed_at=verdict.delivery.now,
-    )
-    return row
+    """A raw row for `ingest_new`, with its claim's flag and time."""
+    delivery = verdict.delivery
+    return {**_raw_row(verdict), "deduplicate": delivery.deduplicate, "claimed_at": delivery.now}
 
 
 async def _first_delivery_of(session: AsyncSession, verdict: Verdict) -> int | None:

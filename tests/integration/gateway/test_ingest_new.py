@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
@@ -212,3 +214,27 @@ async def test_a_delivery_stored_before_is_a_duplicate_found_by_its_claim(sessio
         failure = (await session.execute(select(failures).where(failures.c.id == again.failure_id))).one()
     assert failure.detail == f"first accepted as raw payload {first.raw_payload_id}"
     assert await count(sessions, commands) == 1
+
+
+async def test_values_sent_as_json_parameters_are_stored_exactly(sessions, cache) -> None:
+    # Times with microseconds and another offset, headers with quotes and non-ASCII text, a
+    # body of bytes that are not UTF-8: what the JSON and bytea parameters must carry unchanged.
+    delivery = movement("m-1")
+    received = datetime(2024, 5, 1, 11, 33, 0, 123456, tzinfo=timezone(timedelta(hours=2)))
+    headers = {**delivery.request.headers, "x-note": 'caf\u00e9 "quoted" \\ \u2028'}
+    body = delivery.request.body + b" \xff\xfe"
+    delivery.request = replace(delivery.request, received_at=received, headers=headers, body=body)
+
+    [result], one_statement = await _store(sessions, cache, [delivery])
+
+    assert one_statement and result.outcome == "accepted"
+    async with sessions() as session:
+        stored = (await session.execute(select(raw_payloads))).one()
+        command = (await session.execute(select(commands))).one()
+        claim = (await session.execute(select(dedupe_keys))).one()
+    assert (stored.body, stored.headers, stored.received_at) == (body, headers, received)
+    assert stored.received_at.utcoffset() == timedelta(0)  # the same instant, in UTC
+    assert claim.created_at == command.created_at == delivery.now
+    assert (command.state, command.attempts, command.next_attempt_at) == ("pending", 0, delivery.now)
+    [moved] = inventory.pb.ApplyMovementsRequest.FromString(command.body).movements
+    assert (moved.key.sku, moved.delta) == ("ACME-TS-L", 1)

@@ -40,12 +40,16 @@ class Ingestor:
         *,
         cache: MappingCache | None = None,
         max_batch: int = 256,
+        max_batch_bytes: int = 8 * 1024 * 1024,
         lanes: int = 2,
         on_commands: Callable[[], None] = lambda: None,
         dispatcher: LeasingDispatcher | None = None,
         linger: float = 1.0,
     ) -> None:
         """Commit at most `max_batch` deliveries per transaction, at most `lanes` at once.
+
+        A batch's bodies together stay under `max_batch_bytes` (a larger body goes alone): the
+        one-statement write sends them as hex inside one JSON parameter.
 
         An idle lane keeps its connection `linger` seconds before giving it back.
 
@@ -60,6 +64,7 @@ class Ingestor:
         self._dispatcher = dispatcher
         self._cache = cache or MappingCache()
         self._max_batch = max_batch
+        self._max_batch_bytes = max_batch_bytes
         self._on_commands = on_commands
         self._queue: deque[_Queued] = deque()
         self._arrived = asyncio.Event()
@@ -119,14 +124,22 @@ class Ingestor:
         return True
 
     def _next_batch(self) -> list[_Queued]:
-        """The oldest deliveries, at most one per de-duplication key (the rest wait their turn)."""
+        """The oldest deliveries, at most one per de-duplication key (the rest wait their turn).
+
+        Stops before the delivery whose body would take the batch over `max_batch_bytes`.
+        """
         batch: list[_Queued] = []
         later: list[_Queued] = []
         slots: set[tuple[str, str]] = set()
+        size = 0
         while self._queue and len(batch) < self._max_batch:
+            size += len(self._queue[0][0].request.body)
+            if batch and size > self._max_batch_bytes:
+                break
             queued = self._queue.popleft()
             slot = queued[0].dedupe_slot
             if slot in slots:
+                size -= len(queued[0].request.body)
                 later.append(queued)
                 continue
             if slot is not None:

@@ -225,3 +225,24 @@ async def test_a_kept_connection_the_server_closed_is_replaced_without_failing_a
         await ingestor.close()
     finally:
         await engine.dispose()
+
+
+async def test_a_batch_stays_under_its_byte_limit_and_a_larger_body_goes_alone(sessions) -> None:
+    await load_mappings(sessions, MAPPED)
+    counting = CountingSessions(sessions)
+    deliveries = [movement(f"m-{n}") for n in range(4)]
+    size = len(deliveries[0].request.body)
+    assert all(len(d.request.body) == size for d in deliveries)
+    # Room for two bodies per batch; a limit below one body still stores it, alone.
+    ingestor = Ingestor(counting, max_batch_bytes=2 * size)
+    counting_tiny = CountingSessions(sessions)
+    tiny = Ingestor(counting_tiny, max_batch_bytes=size // 2)
+
+    results = await asyncio.gather(*(ingestor.submit(d) for d in deliveries))
+    alone = await asyncio.gather(*(tiny.submit(movement(f"t-{n}")) for n in range(2)))
+    await ingestor.close()
+    await tiny.close()
+
+    assert [r.outcome for r in results + alone] == ["accepted"] * 6
+    assert counting.opened == 2  # four deliveries, two per batch
+    assert counting_tiny.opened == 2  # each body over the limit, each alone

@@ -202,5 +202,5 @@ def _numbered(rows: Sequence[Mapping[str, object]], columns: Mapping[str, str]) 
 
 
 def _json(records: list[dict[str, object]]) -> str:
-    # Datetimes as RFC 3339 with their offset (naive ones taken as UTC, as asyncpg binds them).
+    # Datetimes as RFC 3339 with their offset; a naive one as UTC (the gateway makes only aware ones).
     return orjson.dumps(records, option=orjson.OPT_NAIVE_UTC).decode()

@@ -203,4 +203,6 @@ def _numbered(rows: Sequence[Mapping[str, object]], columns: Mapping[str, str]) 
 
 def _json(records: list[dict[str, object]]) -> str:
     # Datetimes as RFC 3339 with their offset; a naive one as UTC (the gateway makes only aware ones).
+    # Not `posgate.db.raw`'s JSON parameters: those write each datetime as UTC text through a
+    # Python callback, for statements that compare it as text; `json_to_recordset` casts these.
     return orjson.dumps(records, option=orjson.OPT_NAIVE_UTC).decode()

@@ -133,15 +133,15 @@ class Ingestor:
         slots: set[tuple[str, str]] = set()
         size = 0
         while self._queue and len(batch) < self._max_batch:
-            size += len(self._queue[0][0].request.body)
-            if batch and size > self._max_batch_bytes:
+            length = len(self._queue[0][0].request.body)
+            if batch and size + length > self._max_batch_bytes:
                 break
             queued = self._queue.popleft()
             slot = queued[0].dedupe_slot
             if slot in slots:
-                size -= len(queued[0].request.body)
                 later.append(queued)
                 continue
+            size += length
             if slot is not None:
                 slots.add(slot)
             batch.append(queued)

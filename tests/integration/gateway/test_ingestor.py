@@ -143,6 +143,20 @@ async def test_a_batch_never_holds_two_deliveries_of_one_event(sessions, batch: 
     assert counting.opened == 3  # one per delivery: they had to wait for each other
 
 
+async def test_a_burst_is_split_between_the_lanes(sessions) -> None:
+    await load_mappings(sessions, MAPPED)
+    counting = CountingSessions(sessions)
+    ingestor = Ingestor(counting)
+
+    results = await asyncio.gather(*(ingestor.submit(movement(f"m-{n}")) for n in range(64)))
+
+    assert [r.outcome for r in results] == ["accepted"] * 64
+    # Two batches of 32 (the default cap), one per lane: neither lane idles while the other commits.
+    assert counting.opened == 2
+    assert await count(sessions, commands) == 64
+    await ingestor.close()
+
+
 class BrokenDispatcher:
     """A dispatcher whose hand-over fails (a bug): callers must still get an answer."""
 

@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.bus.retry import describe_error
-from posgate.contracts.common import timestamp
+from posgate.contracts.common import stamp_into
 from posgate.gateway import profiles
 from posgate.gateway.adapters.base import (
     Adapter,
@@ -233,4 +233,4 @@ def _stamp_received_at(message: Message, received_at: datetime) -> None:
         return
     source = message.meta.source  # type: ignore[attr-defined]
     if not source.HasField("received_at"):
-        source.received_at.CopyFrom(timestamp(received_at))
+        stamp_into(source.received_at, received_at)

@@ -19,7 +19,7 @@ from datetime import datetime
 from google.protobuf.message import Message
 
 from posgate.contracts import catalog, inventory, orders, routing, stores
-from posgate.contracts.common import command_meta, pb, timestamp
+from posgate.contracts.common import command_meta, pb, stamp_into
 from posgate.gateway.adapters import keys
 from posgate.gateway.adapters.base import CanonicalCommand, EventIdentity, MappingLookup, MappingMissing
 
@@ -146,7 +146,7 @@ def source_for(origin: Origin) -> pb.Source:
         entity_version=identity.entity_version or "",
     )
     if origin.received_at is not None:
-        source.received_at.CopyFrom(timestamp(origin.received_at))
+        stamp_into(source.received_at, origin.received_at)
     return source
 
 
@@ -201,7 +201,7 @@ def set_counts(origin: Origin, lines: Sequence[CountLine]) -> CanonicalCommand:
             source_version=line.source_version,
         )
         if line.counted_at is not None:
-            count.counted_at.CopyFrom(timestamp(line.counted_at))
+            stamp_into(count.counted_at, line.counted_at)
     return _command(origin, SET_COUNTS, request, meta)
 
 
@@ -218,7 +218,7 @@ def apply_movements(origin: Origin, lines: Sequence[MovementLine]) -> CanonicalC
             reference=line.reference,
         )
         if line.occurred_at is not None:
-            movement.occurred_at.CopyFrom(timestamp(line.occurred_at))
+            stamp_into(movement.occurred_at, line.occurred_at)
     return _command(origin, APPLY_MOVEMENTS, request, meta)
 
 
@@ -268,7 +268,7 @@ def update_order_status(
         pos_order_id=vendor_order_id,
     )
     if occurred_at is not None:
-        request.occurred_at.CopyFrom(timestamp(occurred_at))
+        stamp_into(request.occurred_at, occurred_at)
     return _command(origin, UPDATE_ORDER_STATUS, request, meta)
 
 
@@ -299,5 +299,5 @@ def set_store_status(
         meta=meta, tenant_id=origin.tenant_id, store_id=origin.store_id, state=state, reason=reason
     )
     if until is not None:
-        request.until.CopyFrom(timestamp(until))
+        stamp_into(request.until, until)
     return _command(origin, SET_STORE_STATUS, request, meta)

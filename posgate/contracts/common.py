@@ -37,12 +37,26 @@ def quantity(value: int | str) -> pb.Quantity:
     return pb.Quantity(decimal=value)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
     """Convert a timezone-aware datetime to a UTC Timestamp; naive datetimes are refused."""
+    return stamp_into(timestamp_pb2.Timestamp(), moment)
+
+
+def stamp_into(stamp: timestamp_pb2.Timestamp, moment: datetime) -> timestamp_pb2.Timestamp:
+    """Set `stamp` (often a field of a message) to the timezone-aware `moment`; return it.
+
+    The same value as `Timestamp.FromDatetime`, which takes about 2 µs through a time tuple and
+    `calendar.timegm`; the difference from the epoch takes a fifth of that, and a webhook sets
+    several of these (tests/unit/test_contracts.py compares the two).
+    """
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("timestamps must be timezone-aware")
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(moment.astimezone(UTC))
+    since = moment - _EPOCH  # normalised: days may be negative, seconds and microseconds never are
+    stamp.seconds = since.days * 86_400 + since.seconds
+    stamp.nanos = since.microseconds * 1000
     return stamp
 
 

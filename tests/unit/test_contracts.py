@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
+from google.protobuf.timestamp_pb2 import Timestamp
+from hypothesis import given
+from hypothesis import strategies as st
 
 from posgate.contracts import DOMAINS, catalog, common, events, inventory, orders, returns, routing, stores
 
@@ -285,6 +288,21 @@ def test_common_helpers_enforce_the_conventions() -> None:
         common.command_meta("", common.pb.Source(provider="p"))
     meta = common.command_meta("k1", common.pb.Source(provider="p", tenant_id="t1"), correlation_id="c")
     assert (meta.idempotency_key, meta.source.tenant_id, meta.correlation_id) == ("k1", "t1", "c")
+
+
+@given(
+    moment=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30)),
+    offset_minutes=st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59),
+)
+def test_a_timestamp_is_the_one_from_datetime_gives(moment: datetime, offset_minutes: int) -> None:
+    aware = moment.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
+    expected = Timestamp()
+    expected.FromDatetime(aware.astimezone(UTC))
+
+    assert common.timestamp(aware) == expected
+    into = common.pb.Source()
+    assert common.stamp_into(into.received_at, aware) == expected
+    assert into.received_at.ToDatetime(tzinfo=UTC) == aware
 
 
 @pytest.mark.parametrize(

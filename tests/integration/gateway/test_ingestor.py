@@ -153,8 +153,17 @@ async def test_a_burst_is_split_between_the_lanes(sessions) -> None:
     assert [r.outcome for r in results] == ["accepted"] * 64
     # Two batches of 32 (the default cap), one per lane: neither lane idles while the other commits.
     assert counting.opened == 2
-    assert await count(sessions, commands) == 64
-    await ingestor.close()
+
+    # Both lanes now wait, idle, for work: the next burst wakes each of them.
+    results = await asyncio.gather(*(ingestor.submit(movement(f"m-again-{n}")) for n in range(64)))
+
+    assert [r.outcome for r in results] == ["accepted"] * 64
+    assert counting.opened == 4
+    assert ingestor._workers[0] is not None and not ingestor._workers[0].done()  # the same lanes
+    assert await count(sessions, commands) == 128
+    # Closing wakes the idle lanes at once; left to their linger (1 s) they would end later.
+    await asyncio.wait_for(ingestor.close(), 0.5)
+    assert all(worker is None or worker.done() for worker in ingestor._workers)
 
 
 class BrokenDispatcher:

@@ -48,9 +48,10 @@ def timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
 def stamp_into(stamp: timestamp_pb2.Timestamp, moment: datetime) -> timestamp_pb2.Timestamp:
     """Set `stamp` (often a field of a message) to the timezone-aware `moment`; return it.
 
-    The same value as `Timestamp.FromDatetime`, which takes about 2 µs through a time tuple and
-    `calendar.timegm`; the difference from the epoch takes a fifth of that, and a webhook sets
-    several of these (tests/unit/test_contracts.py compares the two).
+    The same value as `Timestamp.FromDatetime`, which goes through a time tuple and
+    `calendar.timegm`: building a Timestamp that way and copying it into a field took 2.4 µs,
+    setting the field from the difference to the epoch takes 0.7 µs, and a webhook sets one or
+    two (tests/unit/test_contracts.py compares the two conversions).
     """
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("timestamps must be timezone-aware")

@@ -46,3 +46,25 @@ async def test_migrations_create_exactly_the_declared_schema(database_url: str) 
     finally:
         await engine.dispose()
     assert differences == []
+
+
+async def test_outbox_bodies_are_compressed_with_lz4_on_postgres(postgres_url: str) -> None:
+    import asyncio
+
+    engine = create_engine(postgres_url)
+    query = sa.text(
+        "SELECT attcompression::text FROM pg_attribute"
+        " WHERE attrelid = 'event_outbox'::regclass AND attname = 'body'"
+    )
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(query) == "l"
+        await asyncio.to_thread(migrate.downgrade, postgres_url, "0010")
+        async with engine.connect() as connection:
+            # No setting of its own: the server's default_toast_compression (pglz out of the box).
+            assert await connection.scalar(query) == ""
+        await migrate.upgrade_async(postgres_url)
+        async with engine.connect() as connection:
+            assert await connection.scalar(query) == "l"
+    finally:
+        await engine.dispose()

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from posgate.contracts import inventory
 from posgate.db.bulk import is_postgres
 from posgate.services.inventory import alerts, bulk, claims, journal
 from posgate.services.inventory.domain import Alert, CountCommand, Kind, Level, MovementCommand, Position
@@ -36,6 +37,9 @@ class Applied(NamedTuple):
     outcome: Outcome
     level: Level | None
     reason: str = ""
+    # `level` as its `inventory.stock_changed` event carries it, when the commit built one:
+    # a reply copies it instead of filling a message of its own (`journal.record`).
+    message: inventory.pb.StockLevel | None = None
 
 
 def _ledger_rows(
@@ -99,9 +103,9 @@ async def apply_movements(
     if fresh:
         moved = [commands[i] for i in fresh]
         if stocked is None:
-            levels = await _apply_fresh(session, moved, now)
+            levels, messages = await _apply_fresh(session, moved, now)
         else:
-            levels = await _record_movements(
+            levels, messages = await _record_movements(
                 session,
                 fresh=moved,
                 sequences=stocked.sequences,
@@ -109,7 +113,12 @@ async def apply_movements(
                 rows=stocked.rows,
                 now=now,
             )
-        results.update({i: Applied(Outcome.APPLIED, level) for i, level in zip(fresh, levels, strict=True)})
+        results.update(
+            {
+                i: Applied(Outcome.APPLIED, level, "", message)
+                for i, level, message in zip(fresh, levels, messages, strict=True)
+            }
+        )
     rest = [i for i in range(len(commands)) if i not in results]
     current = await read_levels(session, (commands[i].position for i in rest))
     for i in rest:
@@ -128,7 +137,9 @@ def _totals(fresh: Sequence[MovementCommand]) -> dict[Position, int]:
     return totals
 
 
-async def _apply_fresh(session: AsyncSession, fresh: Sequence[MovementCommand], now: datetime) -> list[Level]:
+async def _apply_fresh(
+    session: AsyncSession, fresh: Sequence[MovementCommand], now: datetime
+) -> tuple[list[Level], list[inventory.pb.StockLevel]]:
     """Allocate sequences, update stock rows, then record changes and alerts.
 
     Not on PostgreSQL: `CLAIM_AND_STOCK` does the first two there, in the claim's statement.
@@ -178,8 +189,11 @@ async def _record_movements(
     totals: dict[Position, int],
     rows: Mapping[Position, claims.StockRow],
     now: datetime,
-) -> list[Level]:
-    """Walk each position from its level before the batch; record every step as a change."""
+) -> tuple[list[Level], list[inventory.pb.StockLevel]]:
+    """Walk each position from its level before the batch; record every step as a change.
+
+    Returns each movement's level, and the same as the message its event carries.
+    """
     running = {p: int(rows[p]["on_hand"]) - totals[p] for p in totals}
     steps: dict[Position, list[tuple[Level, str]]] = defaultdict(list)
     changes: list[journal.Change] = []
@@ -202,8 +216,8 @@ async def _record_movements(
                 event_ids.of(p.tenant_id, p.store_id),
             )
         )
-    await journal.record(session, changes, await alerts.along_paths(session, steps, rows))
-    return levels
+    messages = await journal.record(session, changes, await alerts.along_paths(session, steps, rows))
+    return levels, messages
 
 
 async def set_counts(session: AsyncSession, commands: Sequence[CountCommand], now: datetime) -> list[Applied]:

@@ -296,7 +296,9 @@ def _movements_response(
             continue
         result = next(outcomes)
         target = add(idempotency_key=command.idempotency_key, outcome=_MOVEMENT_OUTCOMES[result.outcome])
-        if result.level is not None:
+        if result.message is not None:
+            target.level.CopyFrom(result.message)
+        elif result.level is not None:
             convert.fill_level(target.level, result.level)
     return response
 

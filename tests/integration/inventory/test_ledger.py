@@ -13,7 +13,7 @@ from posgate.bus.ports import OutgoingEvent
 from posgate.contracts import events
 from posgate.db.engine import create_engine, session_factory
 from posgate.db.tables import outbox
-from posgate.services.inventory import ledger
+from posgate.services.inventory import convert, ledger
 from posgate.services.inventory.domain import CountCommand, Kind, MovementCommand, Position
 from posgate.services.inventory.tables import changes, movements, stock, store_sequences
 
@@ -104,6 +104,24 @@ async def test_a_large_batch_numbers_each_store_in_order_and_sums_each_position(
     }
     # The last movement of a position carries the level after the whole batch.
     assert results[39].level.on_hand == stored[("s1", "sku-1")]
+
+
+async def test_each_applied_movement_carries_its_level_as_its_event_does(sessions) -> None:
+    # Stores interleaved, so each store's event holds its changes in another order than the call.
+    batch = [mv(f"m{n}", n + 1, position=(P1, P2, P3)[n % 3]) for n in range(9)]
+    results = await apply(sessions, *batch, mv("m0", 1))
+
+    carried = {
+        change.idempotency_key: change.level
+        for event in await stock_changed(sessions)
+        for change in event.changes
+    }
+    for command, result in zip(batch, results, strict=False):
+        assert result.level is not None and result.message is not None
+        assert result.message == convert.level_to_pb(result.level)
+        assert result.message == carried[command.idempotency_key]
+    assert results[-1].outcome == ledger.Outcome.DUPLICATE
+    assert results[-1].message is None
 
 
 async def test_a_duplicate_in_a_later_batch_takes_no_sequence_number(sessions) -> None:

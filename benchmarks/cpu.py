@@ -108,3 +108,40 @@ async def busy_cores(seconds: float = 1.0) -> float:
     await asyncio.sleep(seconds)
     busy, _, total = _machine()
     return (os.cpu_count() or 1) * (busy - busy0) / max(total - total0, 1.0)
+
+
+PROBE_STEPS = 1_000_000
+
+
+def probe_ms(rounds: int = 3) -> float:
+    """Milliseconds a fixed pure-Python loop takes, best of `rounds`: how fast this host is now.
+
+    The same loop on the same Python does the same work everywhere, so runs on different hosts,
+    or at different times on one host (whose speed drifts by tens of percent over minutes here),
+    can be compared by it. Lower is faster.
+    """
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        total = 0
+        slots: dict[int, int] = {}
+        for n in range(PROBE_STEPS):
+            total += n * n % 7
+            slots[n & 1023] = total
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
+def probe_line(when: str) -> str:
+    """The probe's figure as a report line, e.g. `host probe  after run: 95 ms (...)`."""
+    return f"host probe  {when}: {probe_ms():.0f} ms (a fixed Python loop, best of 3; lower is faster)"
+
+
+async def before_run() -> list[str]:
+    """Report lines on the machine before a benchmark: other work on it, and the host probe."""
+    other = await busy_cores()
+    lines = [f"before run  {other:.2f} of {os.cpu_count()} cores busy with other work"]
+    if other > 0.2:
+        lines.append("            WARNING: the machine is not idle; the figures below will be lower")
+    lines.append(probe_line("before run"))
+    return lines

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import sys
 import time
@@ -34,7 +33,7 @@ import grpc
 from sqlalchemy.engine import make_url
 
 from benchmarks import database, deliveries
-from benchmarks.cpu import CpuMeter, CpuSource, busy_cores, matching_seconds
+from benchmarks.cpu import CpuMeter, CpuSource, before_run, matching_seconds, probe_line
 from benchmarks.gateway_figures import EndToEnd, RatePhase, Results, WrkPhase, notes, rows
 from benchmarks.http_load import fixed_rate, run_wrk, wait_http, wrk_children_seconds
 from benchmarks.inventory import (
@@ -388,10 +387,7 @@ async def main_async(setup: Setup, plan: Plan) -> None:
         f"servers     log level {setup.server_log_level} (no per-request log lines), one process each",
         flush=True,
     )
-    other = await busy_cores()
-    print(f"before run  {other:.2f} of {os.cpu_count()} cores busy with other work", flush=True)
-    if other > 0.2:
-        print("            WARNING: the machine is not idle; the figures below will be lower", flush=True)
+    print("\n".join(await before_run()), flush=True)
     try:
         results = await asyncio.wait_for(run(setup, plan), plan.budget_s)
     finally:
@@ -400,6 +396,7 @@ async def main_async(setup: Setup, plan: Plan) -> None:
     print("\n".join(notes(results)))
     print()
     print(table(rows(results, threads=plan.threads, connections=plan.connections, e2e_rate=plan.e2e_rate)))
+    print(probe_line("after run"))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -29,7 +29,7 @@ import httpx
 from starlette.applications import Starlette
 
 from benchmarks import database, report
-from benchmarks.cpu import busy_cores
+from benchmarks.cpu import before_run, probe_line
 from benchmarks.report import machine_facts, rate, table
 from posgate.db.engine import create_engine, session_factory
 from posgate.gateway import mappings
@@ -182,12 +182,10 @@ async def run(server: database.Server, rows: int) -> list[report.Row]:
 async def main_async(server: database.Server, rows: int) -> None:
     """Print the facts and the table."""
     print("\n".join(machine_facts(await database.durability(server))), flush=True)
-    other = await busy_cores()
-    print(f"before run  {other:.2f} of {os.cpu_count()} cores busy with other work", flush=True)
-    if other > 0.2:
-        print("            WARNING: the machine is not idle; the figures below will be lower", flush=True)
+    print("\n".join(await before_run()), flush=True)
     print(f"rows        {rows:,} per body, 0.1% bad; {STORES} stores, {SKUS:,} SKUs\n", flush=True)
     print(table(await run(server, rows)))
+    print(probe_line("after run"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,7 @@ import aio_pika
 from sqlalchemy.engine import make_url
 
 from benchmarks import database
-from benchmarks.cpu import CpuMeter, CpuSource, busy_cores, matching_seconds
+from benchmarks.cpu import CpuMeter, CpuSource, before_run, matching_seconds, probe_line
 from benchmarks.fanout import FanoutResult, measure_fanout
 from benchmarks.figures import LOAD_TENANTS, Phase, Ported, Results, Wide, phase_notes, rows
 from benchmarks.load import applying, closed_loop, open_clients
@@ -256,10 +256,7 @@ async def delete_topology(setup: Setup) -> None:
 async def main_async(setup: Setup, plan: Plan) -> None:
     """Print the facts, run every phase within the time budget, print the table, clean up."""
     print("\n".join(machine_facts(await database.durability(setup.pg))), flush=True)
-    other = await busy_cores()
-    print(f"before run  {other:.2f} of {os.cpu_count()} cores busy with other work", flush=True)
-    if other > 0.2:
-        print("            WARNING: the machine is not idle; the figures below will be lower", flush=True)
+    print("\n".join(await before_run()), flush=True)
     try:
         results = await asyncio.wait_for(run(setup, plan), plan.budget_s)
     finally:
@@ -279,6 +276,7 @@ async def main_async(setup: Setup, plan: Plan) -> None:
             )
         )
     )
+    print(probe_line("after run"))
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -20,25 +20,17 @@ down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-# `SET COMPRESSION` exists since PostgreSQL 14; `feature_not_supported` is a build without lz4.
-_SET_LZ4 = """
+
+def _set_compression(method: str) -> str:
+    """`SET COMPRESSION` exists since PostgreSQL 14; `feature_not_supported` is a build without lz4."""
+    return f"""
 DO $$
 BEGIN
     IF current_setting('server_version_num')::int >= 140000 THEN
-        EXECUTE 'ALTER TABLE event_outbox ALTER COLUMN body SET COMPRESSION lz4';
+        EXECUTE 'ALTER TABLE event_outbox ALTER COLUMN body SET COMPRESSION {method}';
     END IF;
 EXCEPTION WHEN feature_not_supported THEN
-    RAISE NOTICE 'lz4 is not supported by this server: event bodies stay in pglz';
-END
-$$
-"""
-
-_SET_DEFAULT = """
-DO $$
-BEGIN
-    IF current_setting('server_version_num')::int >= 140000 THEN
-        EXECUTE 'ALTER TABLE event_outbox ALTER COLUMN body SET COMPRESSION default';
-    END IF;
+    RAISE NOTICE 'compression {method} is not supported by this server: event bodies stay as they were';
 END
 $$
 """
@@ -46,9 +38,9 @@ $$
 
 def upgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
-        op.execute(_SET_LZ4)
+        op.execute(_set_compression("lz4"))
 
 
 def downgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
-        op.execute(_SET_DEFAULT)
+        op.execute(_set_compression("default"))

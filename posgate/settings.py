@@ -52,6 +52,17 @@ class Settings(BaseSettings):
     consumer_max_attempts: int = Field(5, ge=1, description="Deliveries before a message is dead-lettered.")
     relay_batch_size: int = Field(256, ge=1, description="Outbox rows the relay publishes per round.")
     relay_poll_interval_s: float = Field(0.2, gt=0, description="Relay sleep when the outbox is empty.")
+    outbox_retention_s: float = Field(
+        24 * 3600.0, ge=0, description="How long published outbox rows are kept; 0: forever."
+    )
+    inbox_retention_s: float = Field(
+        7 * 24 * 3600.0,
+        ge=0,
+        description="How long consumers' de-duplication (inbox) rows are kept; 0: forever.",
+    )
+    bus_prune_interval_s: float = Field(
+        600.0, gt=0, description="How often a process running the outbox relay applies the two retentions."
+    )
     reservation_sweep_interval_s: float = Field(
         1.0, gt=0, description="How often expired stock reservations are released."
     )

@@ -11,6 +11,7 @@ from posgate.bus.consumer import RabbitSubscriptions
 from posgate.bus.inprocess import InProcessBus
 from posgate.bus.listener import RabbitListeners
 from posgate.bus.ports import EventSink, Handler, Listener, Listeners, Reconnected, Subscriptions
+from posgate.bus.pruning import BusPruner
 from posgate.bus.rabbit import Broker, RabbitSink
 from posgate.bus.relay import OutboxRelay
 from posgate.settings import EventTransport, Settings
@@ -25,12 +26,14 @@ class EventBus:
         subscriptions: Subscriptions,
         listeners: Listeners,
         broker: Broker | None = None,
+        pruner: BusPruner | None = None,
     ) -> None:
-        """Assemble a bus; prefer `build_event_bus`."""
+        """Assemble a bus; prefer `build_event_bus`. `pruner` runs beside the relay."""
         self.relay = relay
         self._subscriptions = subscriptions
         self._listeners = listeners
         self._broker = broker
+        self._pruner = pruner
         self._relay_task: asyncio.Task[None] | None = None
 
     def subscribe(self, name: str, binding_keys: Sequence[str], handler: Handler) -> None:
@@ -83,6 +86,8 @@ class EventBus:
     async def start(self, *, run_relay: bool = True) -> None:
         """Connect to the broker (if any), start listeners and consumers, then the relay in a task.
 
+        The relay's process also applies the outbox and inbox retentions (`posgate.bus.pruning`).
+
         Raises:
             Exception: The broker cannot be reached at start-up (afterwards the robust
                 connection reconnects by itself).
@@ -94,9 +99,13 @@ class EventBus:
         await self._subscriptions.start()
         if run_relay:
             self._relay_task = asyncio.create_task(self.relay.run(), name="posgate-outbox-relay")
+            if self._pruner is not None:
+                self._pruner.start()
 
     async def stop(self) -> None:
         """Stop the relay after its current round, then the consumers and listeners, then the connection."""
+        if self._pruner is not None:
+            await self._pruner.stop()
         self.relay.stop()
         if self._relay_task is not None:
             await self._relay_task
@@ -128,4 +137,7 @@ def build_event_bus(settings: Settings, sessions: async_sessionmaker[AsyncSessio
     relay = OutboxRelay(
         sessions, sink, batch_size=settings.relay_batch_size, poll_interval=settings.relay_poll_interval_s
     )
-    return EventBus(relay, subscriptions, listeners, broker)
+    pruner = BusPruner.from_seconds(
+        sessions, settings.outbox_retention_s, settings.inbox_retention_s, settings.bus_prune_interval_s
+    )
+    return EventBus(relay, subscriptions, listeners, broker, pruner)

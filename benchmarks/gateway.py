@@ -261,12 +261,25 @@ WARM_DELTA = 10_000_000
 """Warm-up deliveries move stock by this much and more: their changes are told apart and skipped."""
 
 
-async def end_to_end(server: Server, inventory: Target, token: str, secret: str, plan: Plan) -> EndToEnd:
+async def end_to_end(
+    server: Server,
+    inventory: Target,
+    token: str,
+    secret: str,
+    plan: Plan,
+    *,
+    after_warmup: Callable[[], Awaitable[None]] | None = None,
+) -> EndToEnd:
     """A WatchStock stream (on the stream edge) on the bench store, then webhooks at `plan.e2e_rate`.
 
     Measured after `plan.warmup_s` of the same load, as every other phase is: the first few dozen
     webhooks after the processes start pay for new connections, prepared statements and first
     calls (60-100 ms each), which is start-up, not the steady state the figure describes.
+
+    `after_warmup` runs between a first `plan.warmup_s` of the same load and that warm-up. As in
+    the wrk phase, `ANALYZE` there gives the tables this phase fills (the inventory's and the
+    outbox) the statistics of a database in service, not those of the empty tables that the
+    earlier phases' `ANALYZE` saw (docs/benchmarks.md, "The relay's claim on stale statistics").
     """
     edge = f"127.0.0.1:{inventory.stream_port}" if inventory.stream_port else None
     client = InventoryClient.connect(f"127.0.0.1:{inventory.port}", token=token, stream_target=edge)
@@ -286,6 +299,15 @@ async def end_to_end(server: Server, inventory: Target, token: str, secret: str,
     watcher = asyncio.create_task(watch())
     try:
         await asyncio.wait_for(ready.wait(), 30)
+        if after_warmup is not None:
+            first = deliveries.make(
+                secret,
+                f"e2efirst{uuid.uuid4().hex[:6]}",
+                int(plan.e2e_rate * plan.warmup_s),
+                first_delta=WARM_DELTA,
+            )
+            await fixed_rate(server.port, first, rate=plan.e2e_rate, connections=64, warmup=len(first))
+            await after_warmup()
         warm = deliveries.make(
             secret,
             f"e2ewarm{uuid.uuid4().hex[:6]}",
@@ -344,7 +366,8 @@ async def run(setup: Setup, plan: Plan) -> Results:
             # The gateway sends its commands to the inventory's stream edge, as deploy/ sets it up.
             target = inventory.stream_port or inventory.port
             async with gateway_server(setup, url, secret, target, inventory_cpu) as gateway:
-                e2e = await end_to_end(gateway, inventory, setup.token, secret, plan)
+                analyze = partial(database.analyze, setup.pg, url)
+                e2e = await end_to_end(gateway, inventory, setup.token, secret, plan, after_warmup=analyze)
     bare_two, gateway_two = await two_processes(setup, plan, secret)
     return Results(bare_phase, bare_asyncio, gateway_phase, half, bare_half, e2e, bare_two, gateway_two)
 

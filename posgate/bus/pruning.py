@@ -35,7 +35,13 @@ CHUNK = 5_000
 """Rows one transaction deletes."""
 
 
-async def prune_outbox(sessions: async_sessionmaker[AsyncSession], cutoff: datetime) -> int:
+Stopping = Callable[[], bool]
+"""Asked between chunks: True ends the prune early (the process is shutting down)."""
+
+
+async def prune_outbox(
+    sessions: async_sessionmaker[AsyncSession], cutoff: datetime, stopping: Stopping = lambda: False
+) -> int:
     """Delete the outbox rows published before `cutoff`; how many were deleted."""
     # `published_at < cutoff` leaves unpublished rows (NULL) out, and walks the
     # (published_at, id) index from its oldest end.
@@ -45,22 +51,28 @@ async def prune_outbox(sessions: async_sessionmaker[AsyncSession], cutoff: datet
         .order_by(outbox.c.published_at, outbox.c.id)
         .limit(CHUNK)
     )
-    return await _in_chunks(sessions, oldest, delete(outbox).where(outbox.c.id.in_(oldest.scalar_subquery())))
+    statement = delete(outbox).where(outbox.c.id.in_(oldest.scalar_subquery()))
+    return await _in_chunks(sessions, oldest, statement, stopping)
 
 
-async def prune_inbox(sessions: async_sessionmaker[AsyncSession], cutoff: datetime) -> int:
+async def prune_inbox(
+    sessions: async_sessionmaker[AsyncSession], cutoff: datetime, stopping: Stopping = lambda: False
+) -> int:
     """Delete the inbox rows received before `cutoff`; how many were deleted."""
     oldest: Select[tuple[str, str]] = (
         select(inbox.c.consumer, inbox.c.message_id).where(inbox.c.received_at < cutoff).limit(CHUNK)
     )
     statement = delete(inbox).where(tuple_(inbox.c.consumer, inbox.c.message_id).in_(oldest))
-    return await _in_chunks(sessions, oldest, statement)
+    return await _in_chunks(sessions, oldest, statement, stopping)
 
 
 async def _in_chunks(
-    sessions: async_sessionmaker[AsyncSession], oldest: Select[Any], statement: Delete
+    sessions: async_sessionmaker[AsyncSession], oldest: Select[Any], statement: Delete, stopping: Stopping
 ) -> int:
     """Run `statement` (deleting the rows `oldest` selects) until it deletes fewer than `CHUNK`.
+
+    `stopping()` is asked between chunks, so a first sweep of a large table does not hold up a
+    shutdown; the next sweep goes on where it stopped.
 
     A sweep with nothing to delete only reads: on SQLite a DELETE takes the database's write
     lock even when it matches no row, which would make a writer elsewhere wait.
@@ -73,7 +85,7 @@ async def _in_chunks(
             result = await session.execute(statement)
         removed = int(getattr(result, "rowcount", 0) or 0)
         deleted += removed
-        if removed < CHUNK:
+        if removed < CHUNK or stopping():
             return deleted
 
 
@@ -114,14 +126,17 @@ class BusPruner(Periodic):
             interval_s=interval_s,
         )
 
+    def _stopping_now(self) -> bool:
+        return self.stopping
+
     async def sweep(self) -> None:
-        """Prune both tables once."""
+        """Prune both tables once (cut short by `stop()`)."""
         now = self._clock()
         if self._outbox_retention is not None:
-            published = await prune_outbox(self._sessions, now - self._outbox_retention)
+            published = await prune_outbox(self._sessions, now - self._outbox_retention, self._stopping_now)
             if published:
                 log.info("pruned %d published outbox rows older than %s", published, self._outbox_retention)
-        if self._inbox_retention is not None:
-            received = await prune_inbox(self._sessions, now - self._inbox_retention)
+        if self._inbox_retention is not None and not self.stopping:
+            received = await prune_inbox(self._sessions, now - self._inbox_retention, self._stopping_now)
             if received:
                 log.info("pruned %d inbox rows older than %s", received, self._inbox_retention)

@@ -72,6 +72,18 @@ async def test_a_large_backlog_goes_in_chunks(db: Db, monkeypatch: pytest.Monkey
     assert await _remaining_inbox(db) == set(kept)
 
 
+async def test_a_prune_asked_to_stop_ends_after_the_chunk_in_progress(
+    db: Db, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pruning, "CHUNK", 2)
+    old = await _outbox_rows(db, NOW - timedelta(days=2), count=5)
+
+    assert await prune_outbox(db.sessions, NOW - timedelta(days=1), stopping=lambda: True) == 2
+    assert len(await _remaining_outbox(db)) == len(old) - 2
+
+    assert await prune_outbox(db.sessions, NOW - timedelta(days=1)) == 3, "the next sweep goes on"
+
+
 async def test_nothing_to_prune_deletes_nothing(db: Db) -> None:
     recent = await _outbox_rows(db, NOW - timedelta(minutes=5))
 

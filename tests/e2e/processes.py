@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -17,11 +18,38 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 POSGATE = [sys.executable, "-m", "posgate.cli"]
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel gives outgoing connections (Linux: 32768 unless tuned)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A TCP port nobody listens on right now, below the range outgoing connections draw from.
+
+    A port the kernel picks for `bind(0)` comes from that range, and between this probe and the
+    child's own bind an outgoing connection (to PostgreSQL, RabbitMQ) could take it as its local
+    port: a gateway once failed to start in CI with `Address already in use` that way. Ports
+    below the range are never handed out implicitly; each is probed, and none is given twice.
+    """
+    high = _ephemeral_low()
+    low = max(1024, high // 2)
+    for port in random.sample(range(low, high), k=min(500, high - low)):
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free TCP port in {low}-{high - 1}")
 
 
 class PosgateProcess:

@@ -10,14 +10,15 @@ from sqlalchemy.dialects import sqlite
 
 from posgate.db.bulk import Arrays, Statement, unnest_insert, unnest_rows, write
 from posgate.db.raw import PositionalSql
-from posgate.services.inventory.tables import changes, movements, stock, store_sequences
+from posgate.services.inventory.tables import change_blocks, movements, stock, store_sequences
 
 __all__ = ["Arrays", "Statement", "write"]
 
-INSERT_CHANGES = Statement.unnest(changes, [c.name for c in changes.c], "", sqlite.insert(changes))
-CHANGES_ALONG_EVENTS = (
-    unnest_insert(changes, [c.name for c in changes.c], prefix="change_"),
-    unnest_insert(changes, [c.name for c in changes.c], prefix="change_", as_json=True),
+BLOCK_COLUMNS = [c.name for c in change_blocks.c]
+INSERT_BLOCKS = Statement.unnest(change_blocks, BLOCK_COLUMNS, "", sqlite.insert(change_blocks))
+BLOCKS_ALONG_EVENTS = (
+    unnest_insert(change_blocks, BLOCK_COLUMNS, prefix="block_"),
+    unnest_insert(change_blocks, BLOCK_COLUMNS, prefix="block_", as_json=True),
 )
 """On PostgreSQL: the change-log insert sent with the outbox's (`add_events(along=...)`), in
 its array and JSON forms (`posgate.db.bulk.pick`)."""

@@ -112,15 +112,19 @@ async def record(
     for index, change in enumerate(stamped):
         stores.setdefault(change.event_id, []).append((index, change))
     filled: list[inventory.pb.StockLevel] = [None] * len(stamped)  # type: ignore[list-item]
-    outgoing = [_stock_changed(sorted(group, key=_sequence), filled) for group in stores.values()]
-    outgoing.extend(_alert(alert) for alert in alerts)
-    if stamped and is_postgres(session):
-        # One round trip for the change log and the outbox.
-        rows = {f"change_{name}": values for name, values in _change_rows(stamped).items()}
-        await add_events(session, outgoing, along=(pick(len(stamped), *bulk.CHANGES_ALONG_EVENTS), rows))
+    groups = [sorted(group, key=_sequence) for group in stores.values()]
+    changed = [_stock_changed(group, filled) for group in groups]
+    outgoing = [*changed, *(_alert(alert) for alert in alerts)]
+    if not groups:
+        await add_events(session, outgoing)
         return filled
-    if stamped:
-        await bulk.write(session, bulk.INSERT_CHANGES, _change_rows(stamped))
+    blocks = _block_rows(groups, changed)
+    if is_postgres(session):
+        # One round trip for the change log and the outbox.
+        rows = {f"block_{name}": values for name, values in blocks.items()}
+        await add_events(session, outgoing, along=(pick(len(groups), *bulk.BLOCKS_ALONG_EVENTS), rows))
+        return filled
+    await bulk.write(session, bulk.INSERT_BLOCKS, blocks)
     await add_events(session, outgoing)
     return filled
 
@@ -168,21 +172,23 @@ def _sequence(item: tuple[int, Change]) -> int:
     return item[1].level.sequence
 
 
-def _change_rows(stamped: Sequence[Change]) -> bulk.Arrays:
-    """The change-log rows, column-wise."""
-    levels = [change.level for change in stamped]
+def _block_rows(
+    groups: Sequence[Sequence[tuple[int, Change]]], changed: Sequence[OutgoingEvent]
+) -> bulk.Arrays:
+    """The change-log rows, column-wise: one per store, its changes in `changed`'s event body.
+
+    The body is the outbox's own bytes: the log costs a row per store and transaction, not
+    one per change, and nothing is encoded twice.
+    """
+    firsts = [group[0][1].level for group in groups]
+    lasts = [group[-1][1].level for group in groups]
     return {
-        "tenant_id": [level.position.tenant_id for level in levels],
-        "store_id": [level.position.store_id for level in levels],
-        "sequence": [level.sequence for level in levels],
-        "sku": [level.position.sku for level in levels],
-        "on_hand": [level.on_hand for level in levels],
-        "reserved": [level.reserved for level in levels],
-        "delta": [change.delta for change in stamped],
-        "cause": [change.cause.value for change in stamped],
-        "event_id": [change.event_id for change in stamped],
-        "count_version": [level.count_version for level in levels],
-        "committed_at": [level.updated_at for level in levels],
+        "tenant_id": [level.position.tenant_id for level in lasts],
+        "store_id": [level.position.store_id for level in lasts],
+        "last_sequence": [level.sequence for level in lasts],
+        "first_sequence": [level.sequence for level in firsts],
+        "committed_at": [level.updated_at for level in lasts],
+        "body": [event.body for event in changed],
     }
 
 

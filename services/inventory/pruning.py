@@ -1,13 +1,13 @@
 """Pruning: the change log keeps what streams can still resume from, not every change for ever.
 
-`inv_changes` gains a row per committed change. A stream resumes from it only within
-`MAX_REPLAY` changes of its store's head; anything older is served as a snapshot instead
-(`stream_log`), so older rows are dead weight. Per store, a change is deleted once it is both
-older than the retention and more than `MAX_REPLAY` changes behind the head: a quiet store
-keeps its recent history however old, and a busy one keeps its replay window. Deletes walk the
-primary key (tenant, store, sequence), a bounded range per store and transaction, so they never
-scan the log or hold many locks. Several replicas may prune at once: deleting a row twice is a
-no-op.
+`inv_change_blocks` gains a row per store and committed transaction. A stream resumes from it
+only within `MAX_REPLAY` changes of its store's head; anything older is served as a snapshot
+instead (`stream_log`), so older rows are dead weight. Per store, a row is deleted once it is
+both older than the retention and all its changes are more than `MAX_REPLAY` behind the head:
+a quiet store keeps its recent history however old, and a busy one keeps its replay window.
+Deletes walk the primary key (tenant, store, last sequence), a bounded range per store and
+transaction, so they never scan the log or hold many locks. Several replicas may prune at
+once: deleting a row twice is a no-op.
 """
 
 from __future__ import annotations
@@ -21,18 +21,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.runtime.periodic import Periodic
 from posgate.services.inventory.stream_log import MAX_REPLAY
-from posgate.services.inventory.tables import changes, store_sequences
+from posgate.services.inventory.tables import change_blocks, store_sequences
 
 log = logging.getLogger(__name__)
 
-# Rows one store's delete may remove per transaction.
-_CHUNK = 5_000
+# Rows (each a store's transaction) one store's delete may remove per transaction.
+_CHUNK = 1_000
 
 
 async def prune_changes(
     sessions: async_sessionmaker[AsyncSession], now: datetime, retention: timedelta, *, keep: int = MAX_REPLAY
 ) -> int:
-    """Delete every change older than `retention` and more than `keep` behind its store's head.
+    """Delete every change-log row older than `retention` whose changes are all more than `keep` behind.
 
     Returns:
         How many rows were deleted.
@@ -56,17 +56,18 @@ async def _prune_store(
     sessions: async_sessionmaker[AsyncSession], tenant_id: str, store_id: str, upto: int, cutoff: datetime
 ) -> int:
     async with sessions.begin() as session:
+        blocks = change_blocks.c
         oldest = (
-            select(changes.c.sequence)
-            .where(changes.c.tenant_id == tenant_id, changes.c.store_id == store_id)
-            .where(changes.c.sequence <= upto, changes.c.committed_at < cutoff)
-            .order_by(changes.c.sequence)
+            select(blocks.last_sequence)
+            .where(blocks.tenant_id == tenant_id, blocks.store_id == store_id)
+            .where(blocks.last_sequence <= upto, blocks.committed_at < cutoff)
+            .order_by(blocks.last_sequence)
             .limit(_CHUNK)
         )
         result = await session.execute(
-            delete(changes)
-            .where(changes.c.tenant_id == tenant_id, changes.c.store_id == store_id)
-            .where(changes.c.sequence.in_(oldest.scalar_subquery()))
+            delete(change_blocks)
+            .where(blocks.tenant_id == tenant_id, blocks.store_id == store_id)
+            .where(blocks.last_sequence.in_(oldest.scalar_subquery()))
         )
     return int(getattr(result, "rowcount", 0) or 0)
 

@@ -11,21 +11,22 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import RowMapping, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.contracts import events, inventory
 from posgate.services.inventory import convert, journal
-from posgate.services.inventory.domain import Kind, Level, Position
+from posgate.services.inventory.domain import Level
 from posgate.services.inventory.levels import level_from_row
 from posgate.services.inventory.sql import is_postgres
-from posgate.services.inventory.tables import changes, stock, store_sequences
+from posgate.services.inventory.tables import change_blocks, stock, store_sequences
 
 pb = inventory.pb
 PAGE = 1000
 # Beyond this many missed changes of one store a snapshot is cheaper than a replay.
 MAX_REPLAY = 10_000
 SNAPSHOT_CHUNK = 500
+_BLOCK_PAGE = 64  # change-log rows read per query, each the changes of one store and transaction
 
 
 @dataclass(slots=True)
@@ -76,20 +77,6 @@ def decode_stock_changed(body: bytes) -> tuple[str, list[Item]] | None:
     entries = payload.changes or [payload]
     items = [change_item(e.level, e.cause, e.delta, envelope.event_id) for e in entries]
     return envelope.tenant_id or payload.level.key.tenant_id, items
-
-
-def _item_from_row(row: RowMapping) -> Item:
-    level = Level(
-        position=Position(row["tenant_id"], row["store_id"], row["sku"]),
-        on_hand=row["on_hand"],
-        reserved=row["reserved"],
-        sequence=row["sequence"],
-        updated_at=row["committed_at"],
-        count_version=row["count_version"],
-    )
-    return change_item(
-        convert.level_to_pb(level), convert.cause_to_pb(Kind(row["cause"])), row["delta"], row["event_id"]
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,9 +173,9 @@ async def _resumable(
     behind = [s for s, after in wanted.items() if after < sequences[s]]
     if behind:
         query = (
-            select(changes.c.store_id, func.min(changes.c.sequence).label("first"))
-            .where(changes.c.tenant_id == tenant_id, changes.c.store_id.in_(behind))
-            .group_by(changes.c.store_id)
+            select(change_blocks.c.store_id, func.min(change_blocks.c.first_sequence).label("first"))
+            .where(change_blocks.c.tenant_id == tenant_id, change_blocks.c.store_id.in_(behind))
+            .group_by(change_blocks.c.store_id)
         )
         first = {row.store_id: int(row.first) for row in await session.execute(query)}
         for store_id in behind:
@@ -230,21 +217,37 @@ async def _changes(
     skus: frozenset[str] | None,
     limit: int | None,
 ) -> list[Item]:
-    query = (
-        select(changes)
-        .where(
-            changes.c.tenant_id == tenant_id,
-            changes.c.store_id == store_id,
-            changes.c.sequence > after,
-            changes.c.sequence <= upto,
+    """The logged changes with `after < sequence <= upto` (of `skus`), in order, at most `limit`.
+
+    Reads the store's blocks a page at a time, in sequence order, and decodes each one's event.
+    """
+    found: list[Item] = []
+    log = change_blocks.c
+    while limit is None or len(found) < limit:
+        query = (
+            select(log.last_sequence, log.body)
+            .where(log.tenant_id == tenant_id, log.store_id == store_id)
+            .where(log.last_sequence > after, log.first_sequence <= upto)
+            .order_by(log.last_sequence)
+            .limit(_BLOCK_PAGE)
         )
-        .order_by(changes.c.sequence)
-    )
-    if skus is not None:
-        query = query.where(changes.c.sku.in_(sorted(skus)))
-    if limit is not None:
-        query = query.limit(limit)
-    return [_item_from_row(row) for row in (await session.execute(query)).mappings()]
+        blocks = (await session.execute(query)).all()
+        for block in blocks:
+            found.extend(_block_items(block.body, after, upto, skus))
+        if len(blocks) < _BLOCK_PAGE:
+            break
+        after = int(blocks[-1].last_sequence)
+    return found if limit is None else found[:limit]
+
+
+def _block_items(body: bytes, after: int, upto: int, skus: frozenset[str] | None) -> list[Item]:
+    """The changes of one change-log row (its event's body) with `after < sequence <= upto`."""
+    decoded = decode_stock_changed(body)
+    if decoded is None:
+        raise ValueError("a change-log row holds no inventory.stock_changed event")
+    return [
+        item for item in decoded[1] if after < item.sequence <= upto and (skus is None or item.sku in skus)
+    ]
 
 
 async def read_changes(

@@ -3,7 +3,7 @@
 Changes arrive twice (committed here, and again through RabbitMQ) and out of order (concurrent
 commits are published in any order). Per store the `Sequencer` keeps the last sequence it
 passed on: a change at or below it is a duplicate, one beyond the next is held back while the
-missing range is read from `inv_changes`, which is gap-free and commit-ordered per store
+missing range is read from `inv_change_blocks`, which is gap-free and commit-ordered per store
 (see `journal`), so once sequence N is known committed every sequence below N is readable.
 """
 

@@ -1,9 +1,10 @@
 """Tables owned by the inventory service.
 
 `inv_stock` holds the current level per (tenant, store, SKU); `inv_movements` is the ledger
-and the idempotency record of every delta; `inv_changes` is the per-store, gap-free ordered
-log of level changes that `WatchStock` replays from; `inv_store_sequences` allocates the
-per-store sequence numbers (its row lock orders commits per store).
+and the idempotency record of every delta; `inv_change_blocks` is the per-store, gap-free
+ordered log of level changes that `WatchStock` replays from, one row per store and
+transaction; `inv_store_sequences` allocates the per-store sequence numbers (its row lock
+orders commits per store).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Index,
+    LargeBinary,
     PrimaryKeyConstraint,
     String,
     Table,
@@ -74,21 +76,20 @@ movements = Table(
     PrimaryKeyConstraint("tenant_id", "idempotency_key"),
 )
 
-changes = Table(
-    "inv_changes",
+# The change log: one row per store and transaction, whose changes are numbered
+# first_sequence..last_sequence without gaps. `body` is the `inventory.stock_changed` event that
+# announced them (`journal.record`), the outbox's bytes: a row per change cost every movement
+# of a bulk batch about 5 µs of PostgreSQL's time and 2 µs of the server's.
+change_blocks = Table(
+    "inv_change_blocks",
     metadata,
     Column("tenant_id", String(TENANT), nullable=False),
     Column("store_id", String(STORE), nullable=False),
-    Column("sequence", BigInteger, nullable=False),
-    Column("sku", String(SKU), nullable=False),
-    Column("on_hand", BigInteger, nullable=False),
-    Column("reserved", BigInteger, nullable=False),
-    Column("delta", BigInteger, nullable=False),
-    Column("cause", String(16), nullable=False),
-    Column("event_id", String(64), nullable=False),
-    Column("count_version", BigInteger, nullable=False),
+    Column("last_sequence", BigInteger, nullable=False),
+    Column("first_sequence", BigInteger, nullable=False),
     Column("committed_at", UtcDateTime(), nullable=False),
-    PrimaryKeyConstraint("tenant_id", "store_id", "sequence"),
+    Column("body", LargeBinary, nullable=False),
+    PrimaryKeyConstraint("tenant_id", "store_id", "last_sequence"),
 )
 
 reservations = Table(

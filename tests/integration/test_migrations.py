@@ -68,3 +68,16 @@ async def test_outbox_bodies_are_compressed_with_lz4_on_postgres(postgres_url: s
             assert await connection.scalar(query) == "l"
     finally:
         await engine.dispose()
+
+
+async def test_change_log_bodies_are_compressed_with_lz4_on_postgres(postgres_url: str) -> None:
+    engine = create_engine(postgres_url)
+    query = sa.text(
+        "SELECT attcompression::text FROM pg_attribute"
+        " WHERE attrelid = 'inv_change_blocks'::regclass AND attname = 'body'"
+    )
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(query) == "l"
+    finally:
+        await engine.dispose()

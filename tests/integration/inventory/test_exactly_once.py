@@ -17,7 +17,9 @@ from posgate.db.engine import create_engine, session_factory
 from posgate.services.inventory import ledger
 from posgate.services.inventory.batching import SPLIT_FROM, GroupCommitter
 from posgate.services.inventory.domain import Kind, MovementCommand, Position
-from posgate.services.inventory.tables import changes, movements, stock
+from posgate.services.inventory.tables import movements, stock
+
+from .logged import logged_changes
 
 KINDS = [
     Kind.SALE,
@@ -120,12 +122,11 @@ async def test_shuffled_duplicated_delivery_equals_applying_once(sessions, lanes
                 select(func.count()).select_from(movements).where(movements.c.tenant_id == tenant)
             )
         ).scalar_one()
-        per_store = await session.execute(
-            select(changes.c.store_id, func.count(), func.max(changes.c.sequence))
-            .where(changes.c.tenant_id == tenant)
-            .group_by(changes.c.store_id)
-        )
-        sequences = {r[0]: (r[1], r[2]) for r in per_store}
+    logged = await logged_changes(sessions, tenant)
+    sequences: dict[str, tuple[int, int]] = {}
+    for change in logged:
+        count, last = sequences.get(change.store_id, (0, 0))
+        sequences[change.store_id] = (count + 1, max(last, change.sequence))
     assert actual == dict(expected)
     assert ledger_rows == COUNT
     # One change per applied movement, numbered 1..n per store without gaps.

@@ -15,7 +15,9 @@ from posgate.db.engine import create_engine, session_factory
 from posgate.db.tables import outbox
 from posgate.services.inventory import convert, ledger
 from posgate.services.inventory.domain import CountCommand, Kind, MovementCommand, Position
-from posgate.services.inventory.tables import changes, movements, stock, store_sequences
+from posgate.services.inventory.tables import movements, stock, store_sequences
+
+from .logged import logged_changes
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 P1 = Position("t1", "s1", "sku-1")
@@ -69,9 +71,7 @@ async def test_a_repeated_key_is_a_duplicate_and_changes_nothing(sessions) -> No
     async with sessions() as session:
         on_hand = (await session.execute(select(stock.c.on_hand))).scalar_one()
         ledger_rows = (await session.execute(select(func.count()).select_from(movements))).scalar_one()
-        sequences = list(
-            (await session.execute(select(changes.c.sequence).order_by(changes.c.sequence))).scalars()
-        )
+    sequences = [change.sequence for change in await logged_changes(sessions)]
     assert on_hand == 6
     assert ledger_rows == 3
     assert sequences == [1, 2, 3]  # gap-free per store: one change per applied movement
@@ -79,9 +79,8 @@ async def test_a_repeated_key_is_a_duplicate_and_changes_nothing(sessions) -> No
 
 async def test_sequences_are_per_store(sessions) -> None:
     await apply(sessions, mv("a", 5, position=P1), mv("b", 5, position=P2), mv("c", 1, position=P1))
-    async with sessions() as session:
-        rows = (await session.execute(select(changes.c.store_id, changes.c.sequence))).all()
-    assert sorted(rows) == [("s1", 1), ("s1", 2), ("s2", 1)]
+    rows = [(change.store_id, change.sequence) for change in await logged_changes(sessions)]
+    assert rows == [("s1", 1), ("s1", 2), ("s2", 1)]
 
 
 async def test_a_large_batch_numbers_each_store_in_order_and_sums_each_position(sessions) -> None:
@@ -127,8 +126,8 @@ async def test_each_applied_movement_carries_its_level_as_its_event_does(session
 async def test_a_duplicate_in_a_later_batch_takes_no_sequence_number(sessions) -> None:
     await apply(sessions, mv("a", 5, position=P1), mv("b", 5, position=P2))
     await apply(sessions, mv("a", 5, position=P1), mv("d", 1, position=P1), mv("e", 1, position=P2))
+    rows = [(c.store_id, c.sequence, c.delta) for c in await logged_changes(sessions)]
     async with sessions() as session:
-        rows = (await session.execute(select(changes.c.store_id, changes.c.sequence, changes.c.delta))).all()
         last = dict(
             (await session.execute(select(store_sequences.c.store_id, store_sequences.c.last_sequence))).all()
         )
@@ -204,19 +203,19 @@ async def ledger_of(sessions: async_sessionmaker[AsyncSession], tenant: str) -> 
     """What one tenant's movements left in every table, without ids and times."""
     queries = {
         "stock": select(stock.c.store_id, stock.c.sku, stock.c.on_hand, stock.c.sequence, stock.c.alert),
-        "changes": select(
-            changes.c.store_id, changes.c.sequence, changes.c.sku, changes.c.on_hand, changes.c.delta
-        ),
         "movements": select(
             movements.c.idempotency_key, movements.c.store_id, movements.c.sku, movements.c.delta
         ),
     }
-    tables = {"stock": stock, "changes": changes, "movements": movements}
+    tables = {"stock": stock, "movements": movements}
     found = {}
     async with sessions() as session:
         for name, query in queries.items():
             rows = await session.execute(query.where(tables[name].c.tenant_id == tenant))
             found[name] = sorted(tuple(row) for row in rows)
+    found["changes"] = [
+        (c.store_id, c.sequence, c.sku, c.on_hand, c.delta) for c in await logged_changes(sessions, tenant)
+    ]
     carried = [
         (c.level.key.store_id, c.level.sequence, c.level.key.sku, c.level.on_hand, c.delta, c.idempotency_key)
         for event in await stock_changed(sessions)
@@ -259,19 +258,10 @@ async def test_each_change_row_names_the_event_that_carries_it(sessions) -> None
     query = select(outbox.c.body).where(outbox.c.routing_key == "inventory.stock_changed")
     async with sessions() as session:
         envelopes = [events.pb.EventEnvelope.FromString(b) for b in (await session.execute(query)).scalars()]
-        logged = (
-            await session.execute(
-                select(
-                    changes.c.store_id,
-                    changes.c.sequence,
-                    changes.c.event_id,
-                    changes.c.cause,
-                    changes.c.committed_at,
-                    changes.c.reserved,
-                    changes.c.count_version,
-                )
-            )
-        ).all()
+    logged = [
+        (c.store_id, c.sequence, c.event_id, c.cause, c.committed_at, c.reserved, c.count_version)
+        for c in await logged_changes(sessions)
+    ]
     carried_by = {
         (c.level.key.store_id, c.level.sequence): envelope.event_id
         for envelope in envelopes
@@ -280,5 +270,7 @@ async def test_each_change_row_names_the_event_that_carries_it(sessions) -> None
     assert len({envelope.event_id for envelope in envelopes}) == 2  # one event, one new id per store
     assert sorted((store, sequence) for store, sequence, *_ in logged) == sorted(carried_by)
     assert {(s, q): e for s, q, e, *_ in logged} == carried_by
-    assert sorted(cause for _s, _q, _e, cause, *_ in logged) == sorted(str(c.kind) for c in batch)
+    assert sorted(cause for _s, _q, _e, cause, *_ in logged) == sorted(
+        convert.cause_to_pb(c.kind) for c in batch
+    )
     assert {(at, reserved, version) for *_, at, reserved, version in logged} == {(NOW, 0, 0)}

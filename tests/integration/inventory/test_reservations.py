@@ -17,8 +17,10 @@ from posgate.errors import FailedPrecondition, NotFound
 from posgate.services.inventory import expiry, ledger, reservations
 from posgate.services.inventory.domain import Kind, MovementCommand, Position
 from posgate.services.inventory.reservations import ReserveCommand, Shortage, State
-from posgate.services.inventory.tables import changes, movements, reservation_lines, stock
+from posgate.services.inventory.tables import movements, reservation_lines, stock
 from posgate.services.inventory.tables import reservations as reservations_table
+
+from .logged import logged_changes
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(minutes=15)
@@ -76,20 +78,11 @@ async def levels(sessions, store: str = "s1") -> dict[str, tuple[int, int]]:
 
 async def change_log(sessions, store: str = "s1") -> list[tuple[int, str, int, int, int, str]]:
     """(sequence, sku, on_hand, reserved, delta, cause) in sequence order."""
-    async with sessions() as session:
-        rows = await session.execute(
-            select(
-                changes.c.sequence,
-                changes.c.sku,
-                changes.c.on_hand,
-                changes.c.reserved,
-                changes.c.delta,
-                changes.c.cause,
-            )
-            .where(changes.c.store_id == store)
-            .order_by(changes.c.sequence)
-        )
-        return [tuple(row) for row in rows]
+    return [
+        (c.sequence, c.sku, c.on_hand, c.reserved, c.delta, c.kind)
+        for c in await logged_changes(sessions)
+        if c.store_id == store
+    ]
 
 
 async def routing_keys(sessions) -> list[str]:

@@ -474,3 +474,26 @@ async def test_changes_committed_by_two_lanes_reach_a_stream_in_order_once_each(
     assert all(sequence == list(range(1, len(sequence) + 1)) for sequence in per_store.values())
     last = {c.level.key.store_id: c.level for c in changes}
     assert all(level.on_hand == level.sequence for level in last.values())
+
+
+async def test_gap_reads_page_through_change_log_rows_and_cut_inside_them(sessions) -> None:
+    book = Ledger(sessions)
+    await book.move(*(("s1", f"sku-{i % 3}", 1) for i in range(30)))  # one row: 1..30
+    await book.move(*(("s1", f"sku-{i % 3}", 1) for i in range(30)))  # one row: 31..60
+    for _ in range(70):  # seventy rows of one change: more than one page of rows
+        await book.move(("s1", "sku-0", 1))
+
+    def numbers(items: list[stream_log.Item]) -> list[int]:
+        return [item.sequence for item in items]
+
+    def read(after: int, upto: int, **options):
+        return stream_log.read_changes(sessions, "t1", "s1", after=after, upto=upto, **options)
+
+    assert numbers(await read(10, 50, limit=25)) == list(range(11, 36))
+    assert numbers(await read(35, 50, limit=25)) == list(range(36, 51))
+    assert numbers(await read(0, 130)) == list(range(1, 131))
+    assert numbers(await read(58, 130, limit=1000)) == list(range(59, 131))
+    only = await read(0, 60, skus=frozenset({"sku-1"}))
+    assert numbers(only) == [n for n in range(1, 61) if (n - 1) % 30 % 3 == 1]
+    assert {item.sku for item in only} == {"sku-1"}
+    assert await read(130, 200) == []

@@ -1,25 +1,27 @@
 """What `WatchStock` reads from the database: snapshots, replays of the change log, gap fills.
 
-Every change becomes one `Item` whose `WatchStockResponse` is built once and shared by every
-stream that receives it, so fan-out costs a reference per subscriber, not a message.
+Every change becomes one `Item` (`stream_items`, re-exported here) whose `WatchStockResponse`
+is built once and shared by every stream that receives it.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import case, null, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from posgate.contracts import events, inventory
-from posgate.services.inventory import convert, journal
+from posgate.contracts import inventory
+from posgate.services.inventory import convert
 from posgate.services.inventory.domain import Level
 from posgate.services.inventory.levels import level_from_row
 from posgate.services.inventory.sql import is_postgres
+from posgate.services.inventory.stream_items import Item, change_item, decode_stock_changed, item_from_change
 from posgate.services.inventory.tables import change_blocks, stock, store_sequences
+
+__all__ = ["Item", "change_item", "decode_stock_changed", "item_from_change"]  # and the reads below
 
 pb = inventory.pb
 PAGE = 1000
@@ -27,56 +29,6 @@ PAGE = 1000
 MAX_REPLAY = 10_000
 SNAPSHOT_CHUNK = 500
 _BLOCK_PAGE = 64  # change-log rows read per query, each the changes of one store and transaction
-
-
-@dataclass(slots=True)
-class Item:
-    """One change as streamed: the response is shared, never copied, across subscribers."""
-
-    store_id: str
-    sequence: int
-    sku: str
-    response: inventory.pb.WatchStockResponse
-    _serialized: bytes | None = field(default=None, compare=False, repr=False)
-
-    def serialized(self) -> bytes:
-        """The response's wire bytes, computed once for every stream that sends it."""
-        if self._serialized is None:
-            self._serialized = self.response.SerializeToString()
-        return self._serialized
-
-
-def change_item(level: inventory.pb.StockLevel, cause: Any, delta: int, event_id: str) -> Item:
-    """An item for a change of `level` (the message is kept by reference, not copied)."""
-    response = pb.WatchStockResponse(
-        change=pb.StockChange(level=level, cause=cause, delta=delta, event_id=event_id)
-    )
-    return Item(level.key.store_id, level.sequence, level.key.sku, response)
-
-
-def item_from_change(change: journal.Change) -> Item:
-    """An item for a change committed in this process."""
-    return change_item(
-        convert.level_to_pb(change.level), convert.cause_to_pb(change.cause), change.delta, change.event_id
-    )
-
-
-def decode_stock_changed(body: bytes) -> tuple[str, list[Item]] | None:
-    """The tenant and the changes (in order) of an `inventory.stock_changed` envelope; None for others.
-
-    Reads both schema versions: several changes in `changes` (2), or one in the single fields (1).
-
-    Raises:
-        google.protobuf.message.DecodeError: The body is not an envelope.
-
-    """
-    envelope = events.pb.EventEnvelope.FromString(body)
-    if envelope.WhichOneof(events.PAYLOAD_ONEOF) != "inventory_stock_changed":
-        return None
-    payload = envelope.inventory_stock_changed
-    entries = payload.changes or [payload]
-    items = [change_item(e.level, e.cause, e.delta, envelope.event_id) for e in entries]
-    return envelope.tenant_id or payload.level.key.tenant_id, items
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,12 +124,21 @@ async def _resumable(
     }
     behind = [s for s, after in wanted.items() if after < sequences[s]]
     if behind:
-        query = (
-            select(change_blocks.c.store_id, func.min(change_blocks.c.first_sequence).label("first"))
-            .where(change_blocks.c.tenant_id == tenant_id, change_blocks.c.store_id.in_(behind))
-            .group_by(change_blocks.c.store_id)
+        # Each store's oldest logged change: the first of its row with the lowest last sequence,
+        # one index probe per store (`min(first_sequence)` would read all of a store's rows).
+        blocks = change_blocks.c
+        oldest = (
+            select(blocks.first_sequence)
+            .where(blocks.tenant_id == tenant_id, blocks.store_id == store_sequences.c.store_id)
+            .order_by(blocks.last_sequence)
+            .limit(1)
+            .scalar_subquery()
         )
-        first = {row.store_id: int(row.first) for row in await session.execute(query)}
+        query = select(store_sequences.c.store_id, oldest.label("first")).where(
+            store_sequences.c.tenant_id == tenant_id, store_sequences.c.store_id.in_(behind)
+        )
+        rows = await session.execute(query)
+        first = {row.store_id: int(row.first) for row in rows if row.first is not None}
         for store_id in behind:
             if first.get(store_id, wanted[store_id] + 2) > wanted[store_id] + 1:
                 del wanted[store_id]
@@ -219,20 +180,27 @@ async def _changes(
 ) -> list[Item]:
     """The logged changes with `after < sequence <= upto` (of `skus`), in order, at most `limit`.
 
-    Reads the store's blocks a page at a time, in sequence order, and decodes each one's event.
+    Reads the store's rows a page at a time along the primary key from `after`, and decodes the
+    event of each row that holds part of the range. Rows follow each other without gaps, so the
+    first one that starts beyond `upto` ends the read: no page reads further than one row past it
+    (a filter on `first_sequence` would have PostgreSQL scan every later row of the store).
     """
     found: list[Item] = []
     log = change_blocks.c
+    needed = log.first_sequence <= upto
     while limit is None or len(found) < limit:
         query = (
-            select(log.last_sequence, log.body)
-            .where(log.tenant_id == tenant_id, log.store_id == store_id)
-            .where(log.last_sequence > after, log.first_sequence <= upto)
+            select(
+                log.last_sequence, log.first_sequence, case((needed, log.body), else_=null()).label("body")
+            )
+            .where(log.tenant_id == tenant_id, log.store_id == store_id, log.last_sequence > after)
             .order_by(log.last_sequence)
             .limit(_BLOCK_PAGE)
         )
         blocks = (await session.execute(query)).all()
         for block in blocks:
+            if block.first_sequence > upto:
+                return found if limit is None else found[:limit]
             found.extend(_block_items(block.body, after, upto, skus))
         if len(blocks) < _BLOCK_PAGE:
             break

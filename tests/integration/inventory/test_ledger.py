@@ -274,3 +274,17 @@ async def test_each_change_row_names_the_event_that_carries_it(sessions) -> None
         convert.cause_to_pb(c.kind) for c in batch
     )
     assert {(at, reserved, version) for *_, at, reserved, version in logged} == {(NOW, 0, 0)}
+
+
+async def test_a_batch_over_many_stores_logs_one_row_per_store(sessions) -> None:
+    # 40 stores: on PostgreSQL the change-log rows go in the JSON form of their insert (32 rows or more).
+    batch = [mv(f"w{n}", n + 1, position=Position("t1", f"store-{n % 40:02}", "sku-1")) for n in range(80)]
+    await apply(sessions, *batch)
+
+    logged = await logged_changes(sessions, "t1")
+    assert [(c.store_id, c.sequence, c.delta) for c in logged] == [
+        (f"store-{store:02}", sequence, store + 40 * (sequence - 1) + 1)
+        for store in range(40)
+        for sequence in (1, 2)
+    ]
+    assert {c.committed_at for c in logged} == {NOW}

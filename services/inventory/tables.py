@@ -92,6 +92,26 @@ change_blocks = Table(
     PrimaryKeyConstraint("tenant_id", "store_id", "last_sequence"),
 )
 
+# The change log before migration 0012, a row per change. Nothing here reads or writes it; it
+# stays one release so that replicas of the previous release, still running while a new one
+# rolls out, can commit. A later migration drops it.
+legacy_changes = Table(
+    "inv_changes",
+    metadata,
+    Column("tenant_id", String(TENANT), nullable=False),
+    Column("store_id", String(STORE), nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("sku", String(SKU), nullable=False),
+    Column("on_hand", BigInteger, nullable=False),
+    Column("reserved", BigInteger, nullable=False),
+    Column("delta", BigInteger, nullable=False),
+    Column("cause", String(16), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("count_version", BigInteger, nullable=False),
+    Column("committed_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("tenant_id", "store_id", "sequence"),
+)
+
 reservations = Table(
     "inv_reservations",
     metadata,

@@ -10,10 +10,13 @@ index entry per movement, about 5 µs of PostgreSQL's time and 2 µs of the serv
 transaction: its changes' sequence range and the `inventory.stock_changed` event that carries
 them, the outbox's own bytes (lz4 on PostgreSQL, as the outbox since 0011).
 
-The rows of `inv_changes` are not carried over. The change log only serves streams that resume
-from a sequence number; a stream resuming from before the upgrade is answered with a snapshot
-of its stores, as when its changes have been pruned (docs/inventory-streams.md). Stock, ledger
-and sequences are untouched. A downgrade likewise starts an empty `inv_changes`.
+`inv_changes` stays, unread, for one release: the migration runs before the new release rolls
+out (deploy/k8s/migrate-job.yaml), and replicas of the previous release must still commit
+meanwhile. Its rows are not carried over. The change log only serves streams that resume from a
+sequence number: a stream resuming from before the upgrade, or missing a change a replica of the
+other release committed during the roll, is answered with a snapshot of its stores, as when its
+changes have been pruned (docs/inventory-streams.md). Stock, ledger and sequences are
+untouched. A later migration drops `inv_changes`.
 """
 
 from __future__ import annotations
@@ -52,23 +55,7 @@ def upgrade() -> None:
     )
     if op.get_context().dialect.name == "postgresql":
         op.execute(_LZ4)
-    op.drop_table("inv_changes")
 
 
 def downgrade() -> None:
-    op.create_table(
-        "inv_changes",
-        sa.Column("tenant_id", sa.String(length=64), nullable=False),
-        sa.Column("store_id", sa.String(length=64), nullable=False),
-        sa.Column("sequence", sa.BigInteger(), nullable=False),
-        sa.Column("sku", sa.String(length=128), nullable=False),
-        sa.Column("on_hand", sa.BigInteger(), nullable=False),
-        sa.Column("reserved", sa.BigInteger(), nullable=False),
-        sa.Column("delta", sa.BigInteger(), nullable=False),
-        sa.Column("cause", sa.String(length=16), nullable=False),
-        sa.Column("event_id", sa.String(length=64), nullable=False),
-        sa.Column("count_version", sa.BigInteger(), nullable=False),
-        sa.Column("committed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("tenant_id", "store_id", "sequence", name=op.f("pk_inv_changes")),
-    )
     op.drop_table("inv_change_blocks")

@@ -21,7 +21,8 @@ from posgate.services.inventory.sql import is_postgres
 from posgate.services.inventory.stream_items import Item, change_item, decode_stock_changed, item_from_change
 from posgate.services.inventory.tables import change_blocks, stock, store_sequences
 
-__all__ = ["Item", "change_item", "decode_stock_changed", "item_from_change"]  # and the reads below
+# Re-exported: the streams take the streamed-change type and the reads from this one module.
+__all__ = ["Item", "change_item", "decode_stock_changed", "item_from_change"]
 
 pb = inventory.pb
 PAGE = 1000

@@ -17,6 +17,8 @@ class Phase:
     load: LoadResult
     cpu: CpuShare
     commits_per_s: float | None = None
+    # Bulk calls whose request the load generator built in the window (`load.Prepared`).
+    built_late: int = 0
 
 
 @dataclass
@@ -77,6 +79,8 @@ def phase_notes(results: Results) -> list[str]:
             line += (
                 f"; acknowledged {load.applied_total:,} applied, ledger holds {results.committed[tenant]:,}"
             )
+        if phase.built_late:
+            line += f"; {phase.built_late:,} calls built in the window (more than prepared)"
         if phase.commits_per_s is not None:
             line += f"; {phase.commits_per_s:,.0f} database commits/s"
         lines.append(line + (f"; first error: {load.first_error}" if load.first_error else ""))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import math
 import os
 import shutil
 import sys
@@ -34,7 +35,7 @@ from benchmarks import database
 from benchmarks.cpu import CpuMeter, CpuSource, before_run, matching_seconds, probe_line
 from benchmarks.fanout import FanoutResult, measure_fanout
 from benchmarks.figures import LOAD_TENANTS, Phase, Ported, Results, Wide, phase_notes, rows
-from benchmarks.load import applying, closed_loop, open_clients
+from benchmarks.load import Call, Prepared, applying, closed_loop, open_clients
 from benchmarks.processes import Child, free_port, wait_serving
 from benchmarks.report import machine_facts, table
 
@@ -53,6 +54,8 @@ class Plan:
     streams: int
     open_timeout_s: float
     budget_s: float
+    # Movements a second the requests prepared for a bulk phase cover (`load_phase`).
+    prepared_per_s: int = 80_000
 
 
 FULL = Plan(2, 10, 64, 4, 1000, 4, 8, 10_000, 90, 330)
@@ -92,10 +95,23 @@ async def load_phase(
     """Closed-loop ApplyMovements with the same client set-up for every server.
 
     `callers` defaults to the plan's: `concurrency` for single movements, else `batch_callers`.
+    Bulk calls send requests serialised before the phase (`Prepared`): for the inventory
+    enough to cover `plan.prepared_per_s` movements a second, for the echo (tenant "echo") a
+    few per caller, sent again and again.
     """
+    callers = callers or (plan.concurrency if per_call == 1 else plan.batch_callers)
+    call: Call = applying(tenant, per_call)
+    prepared = None
+    if per_call > 1:
+        echo = tenant == "echo"
+        seconds = plan.warmup_s + plan.duration_s
+        calls = 20 if echo else math.ceil(plan.prepared_per_s * seconds / per_call / callers)
+        prepared = Prepared(
+            tenant, per_call, callers=callers, calls_per_caller=calls, token=setup.token, reuse=echo
+        )
+        call = prepared
     clients = open_clients(f"127.0.0.1:{target.port}", setup.token, plan.channels)
     meter = CpuMeter(target.sources)
-    callers = callers or (plan.concurrency if per_call == 1 else plan.batch_callers)
     commits = target.commits
 
     async def window_start() -> int:
@@ -107,14 +123,15 @@ async def load_phase(
         starting = asyncio.create_task(window_start())
         load = await closed_loop(
             clients,
-            applying(tenant, per_call),
+            call,
             concurrency=callers,
             warmup_s=plan.warmup_s,
             duration_s=plan.duration_s,
         )
         cpu = meter.stop()
         committed = (await commits() - await starting) if commits else None
-        return Phase(load, cpu, None if committed is None else committed / plan.duration_s)
+        late = prepared.built_late if prepared else 0
+        return Phase(load, cpu, None if committed is None else committed / plan.duration_s, late)
     finally:
         for client in clients:
             await client.close()

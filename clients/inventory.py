@@ -75,6 +75,11 @@ class InventoryClient:
         self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
         self._timeout_s = timeout_s
 
+    @property
+    def channel(self) -> grpc.aio.Channel:
+        """The channel of every call but `watch_stock` (for callers sending pre-serialised requests)."""
+        return self._channel
+
     @classmethod
     def connect(
         cls,

@@ -44,6 +44,30 @@ def port_of(settings: Settings, component: str) -> int:
     return port
 
 
+YOUNG_GENERATION = 50_000
+"""Net new container objects between two young collections (CPython's default: 700).
+
+Under bulk ApplyMovements load (8 callers of 1,000 movements) the inventory service, with the
+default, ran about 470 young, 43 middle and 4 full collections a second: 0.9 s of a 10 s run.
+Each transaction's commands, levels and changes live for its 100 ms, so most of them were
+walked by several collections and promoted. With 50,000 the same run collected 4 times in
+all; CPU per movement fell by about 7% (docs/benchmarks.md).
+"""
+
+
+def settle_collector() -> None:
+    """Tune the cyclic garbage collector for serving, once everything is built.
+
+    Everything built so far (modules, tables, descriptors) lives as long as the process: out of
+    the collector's reach (`gc.freeze`), full collections stop walking it under load. Young
+    collections run after `YOUNG_GENERATION` net allocations; the older generations keep
+    CPython's ratios.
+    """
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_GENERATION, middle, old)
+
+
 async def run(settings: Settings, components: Sequence[str]) -> None:
     """Run the named components in this process until SIGTERM/SIGINT.
 
@@ -73,9 +97,7 @@ async def run(settings: Settings, components: Sequence[str]) -> None:
             running = await start_server(component.spec, settings, port=port_of(settings, name))
             servers.append(running)
             print(f"posgate {name}: gRPC listening on {settings.grpc_host}:{running.port}", flush=True)
-        # Everything built so far (modules, tables, descriptors) lives as long as the process:
-        # out of the collector's reach, full collections stop walking it under load.
-        gc.freeze()
+        settle_collector()
         await run_until_signalled(servers, settings.shutdown_grace_s)
     except ServerConfigurationError as error:
         raise StartupError(str(error)) from error

@@ -46,6 +46,22 @@ def unremarkable(row: Mapping[str, Any], levels: Sequence[tuple[Level, str]]) ->
     return all(level.on_hand >= 0 and level.available > floor for level, _ in levels)
 
 
+_OK = Alert.OK.value
+
+
+def calm(row: Mapping[str, Any], lowest_on_hand: int) -> bool:
+    """`unremarkable` for a path whose levels keep the row's reserved, from its lowest on-hand alone.
+
+    Movements change on-hand, never reserved: along a bulk call's path of one position every
+    level's available is its on-hand minus the same reserved, so the lowest level decides.
+    """
+    if row["alert"] != _OK or row["negative"]:
+        return False
+    low, out = row["low_threshold"], row["out_threshold"]
+    floor = out if low is None else max(low, out)
+    return lowest_on_hand >= 0 and lowest_on_hand - row["reserved"] > floor
+
+
 def crossings(watch: Watch, levels: Sequence[tuple[Level, str]]) -> tuple[list[AlertEvent], Watch]:
     """Events for every threshold crossing and new negative on-hand along `levels`.
 

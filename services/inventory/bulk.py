@@ -69,7 +69,8 @@ def _claim_and_stock(*, as_json: bool) -> PositionalSql:
             # {tenant: {store: base}} value: a lookup per movement. Joined to `fresh` instead, the
             # planner (which cannot estimate these CTEs) chose nested loops over every store for
             # every movement, a fifth of the statement's time for a thousand movements in 16 stores.
-            " based AS MATERIALIZED (SELECT a.tenant_id, a.store_id, a.last_sequence - c.taken AS base"
+            " based AS MATERIALIZED (SELECT a.tenant_id, a.store_id, a.last_sequence - c.taken AS base,"
+            " a.last_sequence"
             " FROM allocated AS a JOIN counts AS c ON c.tenant_id = a.tenant_id AND c.store_id = a.store_id),"
             " bases AS MATERIALIZED (SELECT jsonb_object_agg(t.tenant_id, t.stores) AS base FROM"
             " (SELECT tenant_id, jsonb_object_agg(store_id, base) AS stores FROM based"
@@ -86,13 +87,14 @@ def _claim_and_stock(*, as_json: bool) -> PositionalSql:
             " SET on_hand = inv_stock.on_hand + excluded.on_hand,"
             " sequence = excluded.sequence, updated_at = excluded.updated_at"
             f" RETURNING {stock_columns})"
-            # Each store's sequence before this batch where on_hand goes (its claimed movements
-            # follow in the order given), then the number of each row given that was not claimed
+            # Each store's sequence before this batch where on_hand goes and its last one where
+            # sequence goes (its claimed movements are numbered between them in the order given),
+            # then the number of each row given that was not claimed
             # (from 1; usually none), both in the shape of a stock row. A row per claimed movement
             # cost asyncpg and the caller about a microsecond each. The union's column names come
             # from here: the stock columns', so that a stock row is read by name as it arrives.
             " SELECT 0 AS kind, tenant_id, store_id, NULL::text AS sku,"
-            " base AS on_hand, NULL::bigint AS reserved, NULL::bigint AS sequence,"
+            " base AS on_hand, NULL::bigint AS reserved, last_sequence AS sequence,"
             " NULL::bigint AS count_version, NULL::bigint AS low_threshold, NULL::bigint AS out_threshold,"
             " NULL::text AS alert, NULL::boolean AS negative, NULL::timestamptz AS updated_at"
             " FROM based"

@@ -30,10 +30,13 @@ StockRow = Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class Stocked:
-    """What `CLAIM_AND_STOCK` did: the claimed rows (indexes), their sequences, each position's stock row."""
+    """What `CLAIM_AND_STOCK` did: the claimed rows (indexes), each store's last sequence, the stock rows.
 
-    claimed: list[int]
-    sequences: list[int]
+    A store's claimed movements are numbered up to its `last` number in the order given.
+    """
+
+    claimed: Sequence[int]
+    last: dict[tuple[str, str], int]
     rows: dict[Position, StockRow]
 
 
@@ -42,12 +45,12 @@ async def claim_and_stock(
 ) -> Stocked:
     """PostgreSQL: claim, number and add to stock in one statement (`bulk.CLAIM_AND_STOCK`).
 
-    The statement numbers each store's claimed movements in the order given, after the store's
-    sequence base it returns; `numbered`, the same walk, gives each of them its number here.
+    The statement numbers each store's claimed movements in the order given, up to the store's
+    last number it returns (`Stocked.last`), from which the caller numbers them too.
     """
     statement = pick(len(commands), *bulk.CLAIM_AND_STOCK)
     found = await raw.fetch(session, statement, {**rows, "alert_ok": Alert.OK.value, "now": now})
-    first: dict[tuple[str, str], int] = {}
+    last: dict[tuple[str, str], int] = {}
     unclaimed: set[int] = set()
     stock_rows: dict[Position, StockRow] = {}
     for row in found:
@@ -57,11 +60,12 @@ async def claim_and_stock(
             # about a microsecond).
             stock_rows[Position(row[1], row[2], row[3])] = row
         elif kind == 0:
-            first[(row[1], row[2])] = row[4] + 1
+            last[(row[1], row[2])] = row[6]
         else:
             unclaimed.add(row[4] - 1)
-    claimed = [j for j in range(len(commands)) if j not in unclaimed]
-    return Stocked(claimed, numbered((commands[j] for j in claimed), first), stock_rows)
+    if not unclaimed:
+        return Stocked(range(len(commands)), last, stock_rows)
+    return Stocked([j for j in range(len(commands)) if j not in unclaimed], last, stock_rows)
 
 
 def numbered(fresh: Iterable[MovementCommand], first: Mapping[tuple[str, str], int]) -> list[int]:

@@ -5,6 +5,7 @@ Lock order, as in `journal`: idempotency claims, then store sequence rows, then 
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -63,7 +64,10 @@ def _ledger_rows(
     }
 
 
-def _first_occurrences(commands: Sequence[MovementCommand]) -> list[int]:
+def _first_occurrences(commands: Sequence[MovementCommand]) -> Sequence[int]:
+    """The index of each command whose (tenant, key) no earlier command of the call has."""
+    if len({(c.position.tenant_id, c.idempotency_key) for c in commands}) == len(commands):
+        return range(len(commands))
     seen: set[tuple[str, str]] = set()
     firsts: list[int] = []
     for index, command in enumerate(commands):
@@ -91,34 +95,28 @@ async def apply_movements(
     first_commands = [commands[i] for i in firsts]
     kinds = [c.kind or Kind.ADJUSTMENT for c in first_commands]
     rows = _ledger_rows(first_commands, kinds, [c.delta for c in first_commands], now)
-    postgres = is_postgres(session)
-    stocked = await claims.claim_and_stock(session, first_commands, rows, now) if postgres else None
-    if stocked is None:
+    if is_postgres(session):
+        stocked = await claims.claim_and_stock(session, first_commands, rows, now)
+        new: Sequence[int] = stocked.claimed
+    else:
         claimed = await claims.claim(session, rows)
         new = [j for j, command in enumerate(first_commands) if _key(command) in claimed]
-    else:
-        new = stocked.claimed
-    fresh = [firsts[j] for j in new]
-    results: dict[int, Applied] = {}
-    if fresh:
-        moved = [commands[i] for i in fresh]
-        if stocked is None:
-            levels, messages = await _apply_fresh(session, moved, now)
-        else:
-            levels, messages = await _record_movements(
-                session,
-                fresh=moved,
-                sequences=stocked.sequences,
-                totals=_totals(moved),
-                rows=stocked.rows,
-                now=now,
-            )
-        results.update(
-            {
-                i: Applied(Outcome.APPLIED, level, "", message)
-                for i, level, message in zip(fresh, levels, messages, strict=True)
-            }
-        )
+    fresh = firsts if len(new) == len(firsts) else [firsts[j] for j in new]
+    moved = first_commands if len(new) == len(firsts) else [commands[i] for i in fresh]
+    levels: Sequence[Level] = ()
+    messages: Sequence[inventory.pb.StockLevel] = ()
+    if fresh and is_postgres(session):
+        levels, messages = await _record_movements(session, moved, stocked.last, stocked.rows, now)
+    elif fresh:
+        levels, messages = await _apply_fresh(session, moved, now)
+    if len(fresh) == len(commands):
+        # Every movement new, the usual bulk call: its results in order, nothing to look up.
+        applied = Outcome.APPLIED
+        return [Applied(applied, level, "", message) for level, message in zip(levels, messages, strict=True)]
+    results = {
+        i: Applied(Outcome.APPLIED, level, "", message)
+        for i, level, message in zip(fresh, levels, messages, strict=True)
+    }
     rest = [i for i in range(len(commands)) if i not in results]
     current = await read_levels(session, (commands[i].position for i in rest))
     for i in rest:
@@ -144,16 +142,13 @@ async def _apply_fresh(
 
     Not on PostgreSQL: `CLAIM_AND_STOCK` does the first two there, in the claim's statement.
     """
-    first = await journal.allocate(
-        session, Counter((c.position.tenant_id, c.position.store_id) for c in fresh)
-    )
+    counts = Counter((c.position.tenant_id, c.position.store_id) for c in fresh)
+    first = await journal.allocate(session, counts)
     sequences = claims.numbered(fresh, first)
-    totals = _totals(fresh)
     last_sequence = {command.position: sequence for command, sequence in zip(fresh, sequences, strict=True)}
-    rows = await _add_to_stock(session, totals, last_sequence, now)
-    return await _record_movements(
-        session, fresh=fresh, sequences=sequences, totals=totals, rows=rows, now=now
-    )
+    rows = await _add_to_stock(session, _totals(fresh), last_sequence, now)
+    last = {store: first[store] + taken - 1 for store, taken in counts.items()}
+    return await _record_movements(session, fresh, last, rows, now)
 
 
 async def _add_to_stock(
@@ -183,40 +178,55 @@ async def _add_to_stock(
 
 async def _record_movements(
     session: AsyncSession,
-    *,
     fresh: Sequence[MovementCommand],
-    sequences: Sequence[int],
-    totals: dict[Position, int],
+    last: Mapping[tuple[str, str], int],
     rows: Mapping[Position, claims.StockRow],
     now: datetime,
 ) -> tuple[list[Level], list[inventory.pb.StockLevel]]:
-    """Walk each position from its level before the batch; record every step as a change.
+    """Each movement's level, walked back from its position's row after the batch; record them.
 
-    Returns each movement's level, and the same as the message its event carries.
+    `last` holds each store's number for its last movement of `fresh`; the movements before it
+    have the numbers before it, in order. One backward pass numbers the movements, finds each
+    one's on-hand (the row's minus the deltas after it) and each position's lowest on-hand,
+    which decides whether its alert state needs the full walk (`alerts.calm`). Returns each
+    movement's level, and the same as the message its event carries.
     """
-    running = {p: int(rows[p]["on_hand"]) - totals[p] for p in totals}
-    steps: dict[Position, list[tuple[Level, str]]] = defaultdict(list)
-    changes: list[journal.Change] = []
-    levels: list[Level] = []
-    # Each change is built once, with the id of its store's event (`journal.record` keeps it).
-    event_ids = journal.EventIds()
-    for command, sequence in zip(fresh, sequences, strict=True):
+    count = len(fresh)
+    levels: list[Level] = [None] * count  # type: ignore[list-item]
+    changes: list[journal.Change] = [None] * count  # type: ignore[list-item]
+    following = dict(last)
+    # Per position: on-hand after the movement being walked, reserved, count version, lowest on-hand.
+    walked: dict[Position, list[int]] = {}
+    # One event per store, its id on each change (`journal.record` keeps them).
+    event_ids: dict[tuple[str, str], str] = {}
+    for index in range(count - 1, -1, -1):
+        command = fresh[index]
         p = command.position
-        running[p] += command.delta
-        row = rows[p]
-        after = Level(p, running[p], row["reserved"], sequence, now, row["count_version"])
-        levels.append(after)
-        steps[p].append((after, command.idempotency_key))
-        changes.append(
-            journal.Change(
-                after,
-                command.delta,
-                command.kind or Kind.ADJUSTMENT,
-                command.idempotency_key,
-                event_ids.of(p.tenant_id, p.store_id),
-            )
+        store = (p.tenant_id, p.store_id)
+        sequence = following[store]
+        following[store] = sequence - 1
+        walk = walked.get(p)
+        if walk is None:
+            row = rows[p]
+            on_hand = int(row["on_hand"])
+            walk = walked[p] = [on_hand, row["reserved"], row["count_version"], on_hand]
+        after = walk[0]
+        walk[0] = after - command.delta
+        if after < walk[3]:  # noqa: PLR1730 - a comparison per movement costs less than a call to min()
+            walk[3] = after
+        level = levels[index] = Level(p, after, walk[1], sequence, now, walk[2])
+        event_id = event_ids.get(store) or event_ids.setdefault(store, str(uuid.uuid4()))
+        changes[index] = journal.Change(
+            level, command.delta, command.kind or Kind.ADJUSTMENT, command.idempotency_key, event_id
         )
-    messages = await journal.record(session, changes, await alerts.along_paths(session, steps, rows))
+    stirred: dict[Position, list[tuple[Level, str]]] = {
+        p: [] for p, walk in walked.items() if not alerts.calm(rows[p], walk[3])
+    }
+    if stirred:
+        for level, command in zip(levels, fresh, strict=True):
+            if (path := stirred.get(level.position)) is not None:
+                path.append((level, command.idempotency_key))
+    messages = await journal.record(session, changes, await alerts.along_paths(session, stirred, rows))
     return levels, messages
 
 

@@ -53,3 +53,18 @@ def test_a_sale_into_the_low_band_is_remarkable() -> None:
     assert not alerts.unremarkable(row, _levels([(5, 0), (3, 0)]))
     events, _ = alerts.crossings(alerts.Watch.from_row(row), _levels([(5, 0), (3, 0)]))
     assert [e.alert for e in events] == [Alert.LOW]
+
+
+@given(rows, st.integers(0, 3), st.lists(st.integers(-5, 12), min_size=1, max_size=6))
+def test_the_lowest_on_hand_decides_as_the_whole_path_when_reserved_stays(row, reserved, on_hands) -> None:
+    # Movements change on-hand only: along a bulk call's path every level has the row's reserved.
+    levels = _levels([(on_hand, reserved) for on_hand in on_hands])
+
+    assert alerts.calm({**row, "reserved": reserved}, min(on_hands)) == alerts.unremarkable(row, levels)
+
+
+def test_a_path_that_dips_below_the_low_threshold_is_not_calm_even_if_it_ends_above() -> None:
+    row = {"low_threshold": 3, "out_threshold": 0, "alert": "ok", "negative": False, "reserved": 0}
+    assert alerts.calm(row, 4)
+    assert not alerts.calm(row, 3)
+    assert not alerts.calm({**row, "reserved": 1}, 4)

@@ -93,13 +93,15 @@ def recorded_changes(session: AsyncSession) -> list[Change]:
 
 
 async def record(
-    session: AsyncSession, recorded: Sequence[Change], alerts: Iterable[AlertEvent]
+    session: AsyncSession, recorded: Sequence[Change], alerts: Iterable[AlertEvent], *, ordered: bool = False
 ) -> list[inventory.pb.StockLevel]:
     """Append the changes to the change log and their events to the outbox (same transaction).
 
     One `inventory.stock_changed` event carries every change of one store; each change's
     `event_id` becomes that event's id. Callers either leave every `event_id` empty (each store
-    then gets a new one) or set all of them with one `EventIds`, one id per store.
+    then gets a new one) or set all of them, one id per store (as `EventIds` gives them).
+    `ordered`: each store's changes come in sequence order already (the ledger's bulk walk), so
+    they are not sorted again.
 
     Returns:
         Each change's level as its event carries it, in the order given. A caller that answers
@@ -112,7 +114,7 @@ async def record(
     for index, change in enumerate(stamped):
         stores.setdefault(change.event_id, []).append((index, change))
     filled: list[inventory.pb.StockLevel] = [None] * len(stamped)  # type: ignore[list-item]
-    groups = [sorted(group, key=_sequence) for group in stores.values()]
+    groups = list(stores.values()) if ordered else [sorted(group, key=_sequence) for group in stores.values()]
     changed = [_stock_changed(group, filled) for group in groups]
     outgoing = [*changed, *(_alert(alert) for alert in alerts)]
     if not groups:
@@ -150,10 +152,10 @@ class EventIds:
 def _stamped(recorded: Sequence[Change]) -> list[Change]:
     """The changes, in order, each with the id of its store's event (one new id per store).
 
-    Changes that all carry ids already (stamped by their maker with one `EventIds`) are kept:
-    a bulk call builds a thousand of them, and building each twice was a tenth of its cost.
+    Changes that carry ids already (their maker stamped all of them, one id per store) are
+    kept: a bulk call builds a thousand of them, and building each twice was a tenth of its cost.
     """
-    if all(c.event_id for c in recorded):
+    if not recorded or recorded[0].event_id:
         return list(recorded)
     ids = EventIds()
     return [

@@ -226,7 +226,9 @@ async def _record_movements(
         for level, command in zip(levels, fresh, strict=True):
             if (path := stirred.get(level.position)) is not None:
                 path.append((level, command.idempotency_key))
-    messages = await journal.record(session, changes, await alerts.along_paths(session, stirred, rows))
+    announced = await alerts.along_paths(session, stirred, rows)
+    # Walked by index, each store's changes are in its sequence order.
+    messages = await journal.record(session, changes, announced, ordered=True)
     return levels, messages
 
 

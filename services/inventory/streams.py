@@ -58,6 +58,9 @@ class StockHub:
 
     def publish(self, changes: Sequence[journal.Change]) -> None:
         """Pass on changes just committed by this process (call it after the commit)."""
+        if not self._tenants:
+            # Nobody here watches anything: a bulk commit's thousands of changes are not looked at.
+            return
         for change in changes:
             position = change.level.position
             if self._wants(position.tenant_id, position.store_id):

@@ -91,24 +91,7 @@ async def apply_movements(
         One result per command, in order; a duplicate carries the current level.
 
     """
-    firsts = _first_occurrences(commands)
-    first_commands = [commands[i] for i in firsts]
-    kinds = [c.kind or Kind.ADJUSTMENT for c in first_commands]
-    rows = _ledger_rows(first_commands, kinds, [c.delta for c in first_commands], now)
-    if is_postgres(session):
-        stocked = await claims.claim_and_stock(session, first_commands, rows, now)
-        new: Sequence[int] = stocked.claimed
-    else:
-        claimed = await claims.claim(session, rows)
-        new = [j for j, command in enumerate(first_commands) if _key(command) in claimed]
-    fresh = firsts if len(new) == len(firsts) else [firsts[j] for j in new]
-    moved = first_commands if len(new) == len(firsts) else [commands[i] for i in fresh]
-    levels: Sequence[Level] = ()
-    messages: Sequence[inventory.pb.StockLevel] = ()
-    if fresh and is_postgres(session):
-        levels, messages = await _record_movements(session, moved, stocked.last, stocked.rows, now)
-    elif fresh:
-        levels, messages = await _apply_fresh(session, moved, now)
+    fresh, levels, messages = await _apply_new(session, commands, _first_occurrences(commands), now)
     if len(fresh) == len(commands):
         # Every movement new, the usual bulk call: its results in order, nothing to look up.
         applied = Outcome.APPLIED
@@ -122,6 +105,38 @@ async def apply_movements(
     for i in rest:
         results[i] = Applied(Outcome.DUPLICATE, current.get(commands[i].position))
     return [results[i] for i in range(len(commands))]
+
+
+_Picked = tuple[Sequence[int], list[MovementCommand]]
+
+
+async def _apply_new(
+    session: AsyncSession, commands: Sequence[MovementCommand], firsts: Sequence[int], now: datetime
+) -> tuple[Sequence[int], Sequence[Level], Sequence[inventory.pb.StockLevel]]:
+    """Claim the keys of `commands[firsts]`; apply those whose keys were new.
+
+    Returns the applied ones' indexes in `commands`, their levels and their events' messages.
+    """
+    first_commands = [commands[i] for i in firsts]
+    kinds = [c.kind or Kind.ADJUSTMENT for c in first_commands]
+    rows = _ledger_rows(first_commands, kinds, [c.delta for c in first_commands], now)
+    if is_postgres(session):
+        stocked = await claims.claim_and_stock(session, first_commands, rows, now)
+        fresh, moved = _picked(commands, firsts, stocked.claimed)
+        if not fresh:
+            return fresh, (), ()
+        return fresh, *await _record_movements(session, moved, stocked.last, stocked.rows, now)
+    claimed = await claims.claim(session, rows)
+    fresh, moved = _picked(commands, firsts, [j for j, c in enumerate(first_commands) if _key(c) in claimed])
+    if not fresh:
+        return fresh, (), ()
+    return fresh, *await _apply_fresh(session, moved, now)
+
+
+def _picked(commands: Sequence[MovementCommand], firsts: Sequence[int], new: Sequence[int]) -> _Picked:
+    """The claimed commands' indexes in `commands` (`new` holds theirs in `firsts`), and the commands."""
+    fresh = firsts if len(new) == len(firsts) else [firsts[j] for j in new]
+    return fresh, [commands[i] for i in fresh]
 
 
 def _key(command: MovementCommand) -> tuple[str, str]:

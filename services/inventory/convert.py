@@ -33,14 +33,15 @@ CAUSE_TO_PB: dict[Kind, int] = {
 }
 
 
-_CAUSES: dict[Kind, inventory.pb.MovementType.ValueType] = {
+CAUSES: dict[Kind, inventory.pb.MovementType.ValueType] = {
     kind: inventory.pb.MovementType.ValueType(value) for kind, value in CAUSE_TO_PB.items()
 }
+"""The `MovementType` a change of each kind is reported with (`cause_to_pb`, as a lookup)."""
 
 
 def cause_to_pb(kind: Kind) -> inventory.pb.MovementType.ValueType:
     """The `MovementType` a change of this kind is reported with."""
-    return _CAUSES[kind]
+    return CAUSES[kind]
 
 
 def timestamp(moment: datetime | None) -> Timestamp | None:
@@ -74,13 +75,49 @@ def fill_level(target: inventory.pb.StockLevel, level: Level) -> inventory.pb.St
 
     Field by field, in place: about twice as fast as building the message from keywords and
     copying it into its parent, which counts for replies and events of thousands of levels.
+    Zeros are left unset: an empty message has them already, and each setting costs upb a call.
     """
-    key, position = target.key, level.position
-    key.tenant_id, key.store_id, key.sku = position.tenant_id, position.store_id, position.sku
-    target.on_hand, target.reserved, target.available = level.on_hand, level.reserved, level.available
-    target.sequence, target.count_version = level.sequence, level.count_version
+    key = target.key
+    key.tenant_id, key.store_id, key.sku = level.position
+    _fill_numbers(target, level)
     target.updated_at.CopyFrom(_commit_time(level.updated_at))
     return target
+
+
+def store_level(tenant_id: str, store_id: str, moment: datetime) -> inventory.pb.StockLevel:
+    """What every level of one store at one commit time shares: its key but the SKU, and the time.
+
+    `fill_store_level` starts each such level from it.
+    """
+    shared = pb.StockLevel(updated_at=_commit_time(moment))
+    shared.key.tenant_id, shared.key.store_id = tenant_id, store_id
+    return shared
+
+
+def fill_store_level(
+    target: inventory.pb.StockLevel, level: Level, shared: inventory.pb.StockLevel, moment: datetime
+) -> inventory.pb.StockLevel:
+    """`fill_level` for a level of the store and commit time `shared` was made for (`store_level`).
+
+    One merge of `shared` sets the tenant, the store and the time: a quarter less than setting
+    them one by one, for each change of an `inventory.stock_changed` event. A level of another
+    time (`moment` is `shared`'s) gets its own.
+    """
+    target.MergeFrom(shared)
+    target.key.sku = level.position.sku
+    _fill_numbers(target, level)
+    if level.updated_at is not moment and level.updated_at != moment:
+        target.updated_at.CopyFrom(_commit_time(level.updated_at))
+    return target
+
+
+def _fill_numbers(target: inventory.pb.StockLevel, level: Level) -> None:
+    on_hand, reserved = level.on_hand, level.reserved
+    target.on_hand, target.available, target.sequence = on_hand, on_hand - reserved, level.sequence
+    if reserved:
+        target.reserved = reserved
+    if level.count_version:
+        target.count_version = level.count_version
 
 
 @functools.lru_cache(maxsize=64)

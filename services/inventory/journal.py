@@ -248,14 +248,18 @@ def _stock_changed(
     envelope = _envelope(events.pb.StockChanged(), tenant_id, store_id, level.updated_at, final.event_id)
     envelope.schema_version = STOCK_CHANGED_SCHEMA
     payload = envelope.inventory_stock_changed
-    add = payload.changes.add
+    add, causes, fill = payload.changes.add, convert.CAUSES, convert.fill_store_level
+    moment = level.updated_at
+    shared = convert.store_level(tenant_id, store_id, moment)
     for index, change in group:
-        added = add(
-            cause=convert.cause_to_pb(change.cause),
-            delta=change.delta,
-            idempotency_key=change.idempotency_key,
+        # Set one by one: upb takes keyword arguments more slowly than attribute settings.
+        added = add()
+        added.cause, added.delta, added.idempotency_key = (
+            causes[change.cause],
+            change.delta,
+            change.idempotency_key,
         )
-        filled[index] = convert.fill_level(added.level, change.level)
+        filled[index] = fill(added.level, change.level, shared, moment)
     payload.level.CopyFrom(filled[group[-1][0]])
     payload.cause, payload.delta, payload.idempotency_key = (
         convert.cause_to_pb(final.cause),

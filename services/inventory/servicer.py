@@ -295,7 +295,9 @@ def _movements_response(
             )
             continue
         result = next(outcomes)
-        target = add(idempotency_key=command.idempotency_key, outcome=_MOVEMENT_OUTCOMES[result.outcome])
+        # Set one by one: upb takes keyword arguments more slowly than attribute settings.
+        target = add()
+        target.idempotency_key, target.outcome = command.idempotency_key, _MOVEMENT_OUTCOMES[result.outcome]
         if result.message is not None:
             target.level.CopyFrom(result.message)
         elif result.level is not None:

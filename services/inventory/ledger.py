@@ -5,6 +5,7 @@ Lock order, as in `journal`: idempotency claims, then store sequence rows, then 
 
 from __future__ import annotations
 
+import operator
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -87,9 +88,13 @@ def _movement_rows(commands: Sequence[MovementCommand], now: datetime) -> bulk.A
     }
 
 
+_IDEMPOTENCY_KEY = operator.attrgetter("idempotency_key")
+
+
 def _first_occurrences(commands: Sequence[MovementCommand]) -> Sequence[int]:
     """The index of each command whose (tenant, key) no earlier command of the call has."""
-    if len({(c.position.tenant_id, c.idempotency_key) for c in commands}) == len(commands):
+    # Distinct keys are distinct (tenant, key) pairs too; a set of the keys alone costs half as much.
+    if len(set(map(_IDEMPOTENCY_KEY, commands))) == len(commands):
         return range(len(commands))
     seen: set[tuple[str, str]] = set()
     firsts: list[int] = []

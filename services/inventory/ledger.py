@@ -5,7 +5,6 @@ Lock order, as in `journal`: idempotency claims, then store sequence rows, then 
 
 from __future__ import annotations
 
-import operator
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from posgate.contracts import inventory
 from posgate.db.bulk import is_postgres
 from posgate.services.inventory import alerts, bulk, claims, journal
 from posgate.services.inventory.domain import Alert, CountCommand, Kind, Level, MovementCommand, Position
+from posgate.services.inventory.ledger_rows import claim_key, first_occurrences, ledger_rows, movement_rows
 from posgate.services.inventory.levels import level_from_row, read_levels
 from posgate.services.inventory.tables import stock
 
@@ -44,67 +44,6 @@ class Applied(NamedTuple):
     message: inventory.pb.StockLevel | None = None
 
 
-def _ledger_rows(
-    commands: Sequence[MovementCommand | CountCommand],
-    kinds: Sequence[Kind],
-    deltas: Sequence[int],
-    now: datetime,
-) -> bulk.Arrays:
-    """The ledger rows of `commands`, column-wise."""
-    return {
-        "tenant_id": [c.position.tenant_id for c in commands],
-        "idempotency_key": [c.idempotency_key for c in commands],
-        "store_id": [c.position.store_id for c in commands],
-        "sku": [c.position.sku for c in commands],
-        "kind": [kind.value for kind in kinds],
-        "delta": list(deltas),
-        "reference": [getattr(c, "reference", "") for c in commands],
-        "provider": [c.provider for c in commands],
-        "occurred_at": [getattr(c, "occurred_at", None) for c in commands],
-        "recorded_at": [now] * len(commands),
-    }
-
-
-_KIND_VALUES: dict[Kind | None, str] = {kind: kind.value for kind in Kind} | {None: Kind.ADJUSTMENT.value}
-
-
-def _movement_rows(commands: Sequence[MovementCommand], now: datetime) -> bulk.Arrays:
-    """`_ledger_rows` of movements; `zip` transposes them in a quarter of the comprehensions' time."""
-    if not commands:
-        return _ledger_rows(commands, [], [], now)
-    keys, positions, kinds, deltas, occurred, references, providers = zip(*commands, strict=True)
-    tenants, stores, skus = zip(*positions, strict=True)
-    return {
-        "tenant_id": tenants,
-        "idempotency_key": keys,
-        "store_id": stores,
-        "sku": skus,
-        "kind": [_KIND_VALUES[kind] for kind in kinds],
-        "delta": deltas,
-        "reference": references,
-        "provider": providers,
-        "occurred_at": occurred,
-        "recorded_at": [now] * len(commands),
-    }
-
-
-_IDEMPOTENCY_KEY = operator.attrgetter("idempotency_key")
-
-
-def _first_occurrences(commands: Sequence[MovementCommand]) -> Sequence[int]:
-    """The index of each command whose (tenant, key) no earlier command of the call has."""
-    # Distinct keys are distinct (tenant, key) pairs too; a set of the keys alone costs half as much.
-    if len(set(map(_IDEMPOTENCY_KEY, commands))) == len(commands):
-        return range(len(commands))
-    seen: set[tuple[str, str]] = set()
-    firsts: list[int] = []
-    for index, command in enumerate(commands):
-        if (key := _key(command)) not in seen:
-            seen.add(key)
-            firsts.append(index)
-    return firsts
-
-
 async def apply_movements(
     session: AsyncSession, commands: Sequence[MovementCommand], now: datetime
 ) -> list[Applied]:
@@ -119,7 +58,7 @@ async def apply_movements(
         One result per command, in order; a duplicate carries the current level.
 
     """
-    fresh, levels, messages = await _apply_new(session, commands, _first_occurrences(commands), now)
+    fresh, levels, messages = await _apply_new(session, commands, first_occurrences(commands), now)
     if len(fresh) == len(commands):
         # Every movement new, the usual bulk call: its results in order, nothing to look up.
         applied = Outcome.APPLIED
@@ -146,7 +85,7 @@ async def _apply_new(
     Returns the applied ones' indexes in `commands`, their levels and their events' messages.
     """
     first_commands = commands if len(firsts) == len(commands) else [commands[i] for i in firsts]
-    rows = _movement_rows(first_commands, now)
+    rows = movement_rows(first_commands, now)
     if is_postgres(session):
         stocked = await claims.claim_and_stock(session, first_commands, rows, now)
         fresh, moved = _picked(commands, firsts, stocked.claimed)
@@ -154,7 +93,9 @@ async def _apply_new(
             return fresh, (), ()
         return fresh, *await _record_movements(session, moved, stocked.last, stocked.rows, now)
     claimed = await claims.claim(session, rows)
-    fresh, moved = _picked(commands, firsts, [j for j, c in enumerate(first_commands) if _key(c) in claimed])
+    fresh, moved = _picked(
+        commands, firsts, [j for j, c in enumerate(first_commands) if claim_key(c) in claimed]
+    )
     if not fresh:
         return fresh, (), ()
     return fresh, *await _apply_fresh(session, moved, now)
@@ -164,10 +105,6 @@ def _picked(commands: Sequence[MovementCommand], firsts: Sequence[int], new: Seq
     """The claimed commands' indexes in `commands` (`new` holds theirs in `firsts`), and the commands."""
     fresh = firsts if len(new) == len(firsts) else [firsts[j] for j in new]
     return fresh, [commands[i] for i in fresh]
-
-
-def _key(command: MovementCommand) -> tuple[str, str]:
-    return (command.position.tenant_id, command.idempotency_key)
 
 
 def _totals(fresh: Sequence[MovementCommand]) -> dict[Position, int]:
@@ -313,7 +250,7 @@ async def _set_count(
     if current is not None and command.version <= current.count_version:
         return Applied(Outcome.STALE, current, "stale_version")
     delta = command.on_hand - (current.on_hand if current else 0)
-    if not await claims.claim(session, _ledger_rows([command], [Kind.COUNT], [delta], now)):
+    if not await claims.claim(session, ledger_rows([command], [Kind.COUNT], [delta], now)):
         return Applied(Outcome.STALE, current, "duplicate")
     first = await journal.allocate(session, Counter({(position.tenant_id, position.store_id): 1}))
     sequence = first[(position.tenant_id, position.store_id)]

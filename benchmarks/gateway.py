@@ -5,7 +5,8 @@ Run from the repository root (about 3.5 minutes; `--quick` takes about a minute;
     .venv/bin/python -m benchmarks.gateway
 
 It creates a fresh PostgreSQL database, runs a bare ASGI app (`benchmarks/bare_asgi.py`, uvicorn
-with httptools, one process) and `posgate serve gateway` as separate processes, drives both
+with httptools, one process), a Starlette route that answers as the gateway does without its
+work (the floor, same file) and `posgate serve gateway` as separate processes, drives each
 with the same wrk command, then both at a fixed rate of half the gateway's throughput, then two
 processes of each sharing the port under wrk, then webhooks at 500/s with `posgate serve
 inventory` behind the gateway and a WatchStock stream watching the changes arrive. Prints one
@@ -96,16 +97,22 @@ def summed(children: Sequence[Child]) -> CpuSource:
 
 
 @asynccontextmanager
-async def bare_app(setup: Setup, loop: str, processes: int = 1) -> AsyncIterator[Server]:
-    """The bare ASGI baseline: one uvicorn process, or `processes` sharing the port (SO_REUSEPORT)."""
+async def bare_app(
+    setup: Setup, loop: str, processes: int = 1, *, app: str = "bare"
+) -> AsyncIterator[Server]:
+    """The bare ASGI baseline: one uvicorn process, or `processes` sharing the port (SO_REUSEPORT).
+
+    `app="starlette"`: the floor instead, a Starlette route answering as the gateway does
+    without its work (`benchmarks/bare_asgi.py`).
+    """
     port = free_port()
-    args = ["-m", "benchmarks.bare_asgi", "--port", str(port), "--loop", loop]
+    args = ["-m", "benchmarks.bare_asgi", "--port", str(port), "--loop", loop, "--app", app]
     if processes > 1:
         args.append("--reuse-port")
     children = []
     try:
         for number in range(processes):
-            children.append(Child(f"bare-{loop}-{number}", args, {}, setup.log_dir))
+            children.append(Child(f"{app}-{loop}-{number}", args, {}, setup.log_dir))
         await wait_http(port)
         yield Server(port, {"server": summed(children), "wrk": wrk_children_seconds})
     finally:
@@ -342,11 +349,13 @@ async def end_to_end(
 async def run(setup: Setup, plan: Plan) -> Results:
     """Every phase, in order."""
     secret = deliveries.new_secret()
-    print("bare ASGI (uvloop, asyncio): wrk ...", flush=True)
+    print("bare ASGI (uvloop, asyncio), then a bare Starlette route: wrk ...", flush=True)
     async with bare_app(setup, "uvloop") as bare:
         bare_phase = await wrk_phase(bare, setup, plan, secret, "bare")
     async with bare_app(setup, "asyncio") as bare:
         bare_asyncio = await wrk_phase(bare, setup, plan, secret, "bareaio")
+    async with bare_app(setup, "uvloop", app="starlette") as floor_app:
+        floor = await wrk_phase(floor_app, setup, plan, secret, "floor")
     async with database.fresh_database(setup.pg) as url:
         await prepare(setup.pg, url)
         print("gateway (echo gRPC server as inventory): wrk, then half rate ...", flush=True)
@@ -369,7 +378,9 @@ async def run(setup: Setup, plan: Plan) -> Results:
                 analyze = partial(database.analyze, setup.pg, url)
                 e2e = await end_to_end(gateway, inventory, setup.token, secret, plan, after_warmup=analyze)
     bare_two, gateway_two = await two_processes(setup, plan, secret)
-    return Results(bare_phase, bare_asyncio, gateway_phase, half, bare_half, e2e, bare_two, gateway_two)
+    return Results(
+        bare_phase, bare_asyncio, floor, gateway_phase, half, bare_half, e2e, bare_two, gateway_two
+    )
 
 
 async def two_processes(setup: Setup, plan: Plan, secret: str) -> tuple[WrkPhase, WrkPhase]:

@@ -64,6 +64,8 @@ class Results:
 
     bare: WrkPhase
     bare_asyncio: WrkPhase
+    floor: WrkPhase
+    """A Starlette route answering as the gateway does, without its work (`benchmarks/bare_asgi.py`)."""
     gateway: WrkPhase
     half: RatePhase
     bare_half: RatePhase
@@ -78,6 +80,7 @@ def notes(results: Results) -> list[str]:
     for name, phase in (
         ("bare uvloop", results.bare),
         ("bare asyncio", results.bare_asyncio),
+        ("starlette", results.floor),
         ("gateway", results.gateway),
         ("bare x2", results.bare_two),
         ("gateway x2", results.gateway_two),
@@ -108,7 +111,7 @@ def notes(results: Results) -> list[str]:
 def rows(results: Results, *, threads: int, connections: int, e2e_rate: float) -> list[Row]:
     """The table: each figure beside its same-run baseline and its goal."""
     bare, gateway = results.bare.wrk, results.gateway.wrk
-    share = gateway.per_s / bare.per_s if bare.per_s else 0.0
+    share = _share(gateway, bare)
     half, bare_half = results.half.load, results.bare_half.load
     half_p99 = half.latency_ms(0.99)
     e2e_p99 = results.e2e.delay_ms(0.99)
@@ -124,6 +127,11 @@ def rows(results: Results, *, threads: int, connections: int, e2e_rate: float) -
             "  same, bare ASGI on the asyncio loop",
             "",
             f"bare asyncio {rate(results.bare_asyncio.wrk.per_s)}",
+        ),
+        Row(
+            "  same, a Starlette route doing no work (floor)",
+            "",
+            f"starlette {rate(results.floor.wrk.per_s)} ({_share(results.floor.wrk, bare):.1%} of bare)",
         ),
         Row("  latency p50", millis(gateway.p50_ms), f"bare {millis(bare.p50_ms)}"),
         Row("  latency p99", millis(gateway.p99_ms), f"bare {millis(bare.p99_ms)}"),
@@ -157,11 +165,15 @@ def rows(results: Results, *, threads: int, connections: int, e2e_rate: float) -
     ]
 
 
+def _share(run: WrkResult, baseline: WrkResult) -> float:
+    """`run`'s answers per second as a share of `baseline`'s."""
+    return run.per_s / baseline.per_s if baseline.per_s else 0.0
+
+
 def _two_processes(results: Results) -> list[Row]:
     """The wrk figures of two processes each sharing the port, against both bare figures."""
     two, bare_two, bare = results.gateway_two.wrk, results.bare_two.wrk, results.bare.wrk
-    of_two = two.per_s / bare_two.per_s if bare_two.per_s else 0.0
-    of_one = two.per_s / bare.per_s if bare.per_s else 0.0
+    of_two, of_one = _share(two, bare_two), _share(two, bare)
     return [
         Row(
             "  same, 2 processes each (SO_REUSEPORT)",

@@ -28,6 +28,12 @@ class Topic:
     STOCK = "stock"  # ERP stock feeds
 
 
+POS_TOPICS = frozenset({Topic.ORDERS, Topic.INVENTORY, Topic.MENU, Topic.STORE_STATUS})
+"""What `POST /v1/integrations/pos/{provider}/webhooks/{topic}` takes."""
+ERP_TOPICS = frozenset({Topic.STOCK})
+"""What `POST /v1/integrations/erp/{provider}/webhooks/stock` takes."""
+
+
 @dataclass(frozen=True, slots=True)
 class InboundRequest:
     """One webhook delivery exactly as received.

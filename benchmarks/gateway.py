@@ -7,10 +7,10 @@ Run from the repository root (about 3.5 minutes; `--quick` takes about a minute;
 It creates a fresh PostgreSQL database, runs a bare ASGI app (`benchmarks/bare_asgi.py`, uvicorn
 with httptools, one process), a Starlette route that answers as the gateway does without its
 work (the floor, same file) and `posgate serve gateway` as separate processes, drives each
-with the same wrk command, then both at a fixed rate of half the gateway's throughput, then two
-processes of each sharing the port under wrk, then webhooks at 500/s with `posgate serve
-inventory` behind the gateway and a WatchStock stream watching the changes arrive. Prints one
-table and removes what it created.
+with the same wrk command, then the bare app and the gateway at a fixed rate of half the
+gateway's throughput, then two processes of each sharing the port under wrk, then webhooks at
+500/s with `posgate serve inventory` behind the gateway and a WatchStock stream watching the
+changes arrive. Prints one table and removes what it created.
 docs/benchmarks.md explains each figure and what limits it.
 """
 

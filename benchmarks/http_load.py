@@ -164,14 +164,20 @@ async def fixed_rate(
             result.statuses[status] = result.statuses.get(status, 0) + 1
         idle.put_nowait(connection)
 
-    tasks = []
+    # Only the sends still in flight are kept: gathering every task at the end would run one
+    # callback per finished send (tens of thousands) in a single loop turn, stalling the reads
+    # of the last responses by tens of milliseconds and stamping them late.
+    in_flight: set[asyncio.Task[None]] = set()
     with collector_paused():
         for n, at in enumerate(due):
             delay = at - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(send(n)))
-        await asyncio.gather(*tasks)
+            task = asyncio.create_task(send(n))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        while in_flight:
+            await asyncio.gather(*in_flight)
     while not idle.empty():
         idle.get_nowait().writer.close()
     return result

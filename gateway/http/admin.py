@@ -25,6 +25,7 @@ from posgate.gateway.failures import (
     list_failures,
     replay,
 )
+from posgate.gateway.http import admin_docs
 from posgate.gateway.http import admin_models as m
 from posgate.gateway.http.admin_calls import AdminError, Call, endpoint, invalid, json_body, query
 from posgate.gateway.http.security import credentials_by_provider
@@ -36,8 +37,8 @@ MAX_ID = 2**63 - 1
 # An already resolved failure needs nothing more: replaying it again is not a failure.
 SUCCESS = frozenset({"accepted", "requeued", "already_resolved"})
 
-OPENAPI_PATHS = m.OPENAPI_PATHS
-OPENAPI_SCHEMAS = m.OPENAPI_SCHEMAS
+OPENAPI_PATHS = admin_docs.OPENAPI_PATHS
+OPENAPI_SCHEMAS = admin_docs.OPENAPI_SCHEMAS
 
 
 def replay_secrets(settings: Settings) -> CredentialsFor:

@@ -10,6 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.routing import Route
 
 from posgate.gateway import mapping_policies, mappings
+from posgate.gateway.http import admin_docs
 from posgate.gateway.http import admin_models as m
 from posgate.gateway.http.admin_calls import AdminError, Call, endpoint, invalid, json_body, query, read_body
 
@@ -17,7 +18,7 @@ CSV_HEADER = ["provider", "merchant_id", "kind", "vendor_id", "canonical_id"]
 _MAPPINGS = TypeAdapter(list[m.MappingModel])
 _KEYS = TypeAdapter(list[m.MappingKey])
 
-OPENAPI_PATHS = m.MAPPING_PATHS
+OPENAPI_PATHS = admin_docs.MAPPING_PATHS
 
 
 async def list_mapping_rows(call: Call) -> m.MappingList:

@@ -5,29 +5,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.contracts import inventory
-from posgate.errors import FieldViolation, InvalidArgument
+from posgate.errors import InvalidArgument
 from posgate.runtime.caller import current_caller, require_tenant
-from posgate.services.inventory import convert, ledger, reservations, thresholds
+from posgate.services.inventory import convert, ledger, request_checks, reservations, thresholds
 from posgate.services.inventory.batching import GroupCommitter
 from posgate.services.inventory.domain import (
     MovementCommand,
     Rejection,
-    TenantCheck,
     check_count,
     check_movement,
-    check_position,
 )
 from posgate.services.inventory.journal import Change, recorded_changes
 from posgate.services.inventory.levels import query_levels, read_levels
 
 pb = inventory.pb
-ItemT = TypeVar("ItemT")
-MAX_BATCH = 10_000
 MAX_POSITIONS = 10_000
 
 WatchFn = Callable[[inventory.pb.WatchStockRequest], AsyncIterator[inventory.pb.WatchStockResponse]]
@@ -46,19 +42,6 @@ class InventoryApp:
     watch_handoff: HandoffFn | None = None
 
 
-def _check_batch(size: int, field: str) -> None:
-    if size == 0:
-        raise InvalidArgument(
-            f"{field} is empty", reason="EMPTY_BATCH", violations=[FieldViolation(field, "empty")]
-        )
-    if size > MAX_BATCH:
-        raise InvalidArgument(
-            f"at most {MAX_BATCH} {field} per call",
-            reason="BATCH_TOO_LARGE",
-            violations=[FieldViolation(field, f"{size} > {MAX_BATCH}")],
-        )
-
-
 def _provider(meta: Any) -> str:
     return str(meta.source.provider) if meta.HasField("source") else ""
 
@@ -74,11 +57,11 @@ class InventoryServicer(inventory.grpc_api.InventoryServiceServicer):
         self, request: inventory.pb.ApplyMovementsRequest, context: Any
     ) -> inventory.pb.ApplyMovementsResponse:
         """Apply each movement exactly once; invalid ones are rejected one by one."""
-        _check_batch(len(request.movements), "movements")
+        request_checks.check_batch(len(request.movements), "movements")
         may_act_for = current_caller().may_act_for
         provider = _provider(request.meta)
         commands = [convert.movement_from_pb(m, provider) for m in request.movements]
-        refused = dict(_rejections(commands, check_movement, may_act_for))
+        refused = dict(request_checks.rejections(commands, check_movement, may_act_for))
         valid = [command for index, command in enumerate(commands) if index not in refused]
         applied = await self._app.committer.submit(valid) if valid else []
         return _movements_response(commands, refused, applied)
@@ -87,12 +70,12 @@ class InventoryServicer(inventory.grpc_api.InventoryServiceServicer):
         self, request: inventory.pb.SetCountsRequest, context: Any
     ) -> inventory.pb.SetCountsResponse:
         """Apply counts newer than the last one per position; report stale ones."""
-        _check_batch(len(request.counts), "counts")
+        request_checks.check_batch(len(request.counts), "counts")
         may_act_for = current_caller().may_act_for
         provider = _provider(request.meta)
         commands = [convert.count_from_pb(c, provider) for c in request.counts]
         results: list[pb.CountResult | None] = [None] * len(commands)
-        for index, rejection in _rejections(commands, check_count, may_act_for):
+        for index, rejection in request_checks.rejections(commands, check_count, may_act_for):
             results[index] = pb.CountResult(
                 idempotency_key=commands[index].idempotency_key,
                 outcome=pb.COUNT_OUTCOME_REJECTED,
@@ -112,7 +95,7 @@ class InventoryServicer(inventory.grpc_api.InventoryServiceServicer):
     ) -> inventory.pb.GetStockResponse:
         """The level of one position (zero for a position never seen)."""
         position = convert.position_from_pb(request.key)
-        _check_position(position, "key")
+        request_checks.check_request_position(position, "key")
         async with self._app.sessions() as session:
             level = (await read_levels(session, [position])).get(position)
         if level is None:
@@ -149,7 +132,7 @@ class InventoryServicer(inventory.grpc_api.InventoryServiceServicer):
             expires_at=convert.moment(request.expires_at, request.HasField("expires_at"))
             or datetime.now(UTC) + reservations.DEFAULT_TTL,
         )
-        _raise_rejection(reservations.validate_reserve, command)
+        request_checks.raise_rejection(reservations.validate_reserve, command)
         async with self._app.sessions.begin() as session:
             result = await reservations.reserve(session, command, datetime.now(UTC))
         if result.reservation is None:
@@ -169,7 +152,7 @@ class InventoryServicer(inventory.grpc_api.InventoryServiceServicer):
         self, request: inventory.pb.ReleaseRequest, context: Any
     ) -> inventory.pb.ReleaseResponse:
         """Release an active reservation (idempotent)."""
-        _check_reservation_ref(request.tenant_id, request.reservation_id)
+        request_checks.check_reservation_ref(request.tenant_id, request.reservation_id)
         async with self._app.sessions.begin() as session:
             view = await reservations.release(
                 session, request.tenant_id, request.reservation_id, datetime.now(UTC)
@@ -179,7 +162,7 @@ class InventoryServicer(inventory.grpc_api.InventoryServiceServicer):
 
     async def Commit(self, request: inventory.pb.CommitRequest, context: Any) -> inventory.pb.CommitResponse:
         """Turn an active reservation into a sale (idempotent)."""
-        _check_reservation_ref(request.tenant_id, request.reservation_id)
+        request_checks.check_reservation_ref(request.tenant_id, request.reservation_id)
         async with self._app.sessions.begin() as session:
             view, levels = await reservations.commit(
                 session, request.tenant_id, request.reservation_id, datetime.now(UTC)
@@ -194,11 +177,11 @@ class InventoryServicer(inventory.grpc_api.InventoryServiceServicer):
         self, request: inventory.pb.SetThresholdsRequest, context: Any
     ) -> inventory.pb.SetThresholdsResponse:
         """Set low-stock and out-of-stock thresholds; a position already past one is announced."""
-        _check_batch(len(request.thresholds), "thresholds")
+        request_checks.check_batch(len(request.thresholds), "thresholds")
         settings = [thresholds.from_pb(t) for t in request.thresholds]
         for index, setting in enumerate(settings):
-            _check_position(setting.position, f"thresholds[{index}].key")
-            _raise_rejection(thresholds.validate, setting)
+            request_checks.check_request_position(setting.position, f"thresholds[{index}].key")
+            request_checks.raise_rejection(thresholds.validate, setting)
         async with self._app.sessions.begin() as session:
             await thresholds.set_thresholds(session, settings, datetime.now(UTC))
         self._app.on_commit(recorded_changes(session))
@@ -208,70 +191,17 @@ class InventoryServicer(inventory.grpc_api.InventoryServiceServicer):
         self, request: inventory.pb.WatchStockRequest, context: Any
     ) -> AsyncIterator[inventory.pb.WatchStockResponse]:
         """A snapshot, then every change, resumable by per-store sequence number."""
-        _check_watch(request)
+        request_checks.check_watch(request)
         return self._app.watch(request)
 
     def watch_stock_handoff(
         self, request: inventory.pb.WatchStockRequest, context: Any
     ) -> AsyncIterator[Any]:
         """`WatchStock` for the stream edge: same checks and messages, then the live stream handed over."""
-        _check_watch(request)
+        request_checks.check_watch(request)
         if self._app.watch_handoff is None:
             return self._app.watch(request)
         return self._app.watch_handoff(request)
-
-
-def _check_watch(request: inventory.pb.WatchStockRequest) -> None:
-    if not request.tenant_id:
-        raise InvalidArgument("tenant_id is required", reason="MISSING_TENANT")
-    require_tenant(request.tenant_id)
-
-
-def _rejections(
-    commands: Sequence[ItemT], check: Callable[[ItemT, TenantCheck], None], may_act_for: TenantCheck
-) -> list[tuple[int, Rejection]]:
-    """Each item `check` refuses, by position; the others are applied."""
-    refused: list[tuple[int, Rejection]] = []
-    for index, command in enumerate(commands):
-        try:
-            check(command, may_act_for)
-        except Rejection as rejection:
-            refused.append((index, rejection))
-    return refused
-
-
-def _check_position(position: Any, field: str) -> None:
-    try:
-        check_position(position, lambda _tenant: True)
-    except Rejection as rejection:
-        raise InvalidArgument(
-            f"{field}: {rejection.code}",
-            reason=rejection.code.upper(),
-            violations=[FieldViolation(field, rejection.code)],
-        ) from rejection
-    require_tenant(position.tenant_id)
-
-
-def _check_reservation_ref(tenant_id: str, reservation_id: str) -> None:
-    if not tenant_id or not reservation_id:
-        raise InvalidArgument("tenant_id and reservation_id are required", reason="MISSING_RESERVATION")
-    require_tenant(tenant_id)
-
-
-def _raise_rejection(validate: Callable[..., None], command: Any) -> None:
-    """Run a validator; its `Rejection` becomes INVALID_ARGUMENT or PERMISSION_DENIED."""
-    try:
-        validate(command, current_caller().may_act_for)
-    except Rejection as rejection:
-        if rejection.status == "PERMISSION_DENIED":
-            require_tenant(
-                getattr(command, "tenant_id", getattr(getattr(command, "position", None), "tenant_id", ""))
-            )
-        raise InvalidArgument(
-            rejection.code.replace("_", " "),
-            reason=rejection.code.upper(),
-            violations=[FieldViolation(rejection.code, rejection.reason)],
-        ) from rejection
 
 
 def _movements_response(

@@ -334,8 +334,16 @@ def main(argv: list[str] | None = None) -> int:
     return run_benchmark(args, lambda setup: main_async(setup, plan))
 
 
-def run_benchmark(args: argparse.Namespace, body: Callable[[Setup], Coroutine[Any, Any, None]]) -> int:
-    """Run `body` with a fresh run id and log folder; keep the logs if asked or if it failed."""
+def run_benchmark(
+    args: argparse.Namespace,
+    body: Callable[[Setup], Coroutine[Any, Any, None]],
+    *,
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> int:
+    """Run `body` with a fresh run id and log folder; keep the logs if asked or if it failed.
+
+    `body` runs on a loop from `loop_factory` (default: the standard library's).
+    """
     run_id = f"posgate_bench_{uuid.uuid4().hex[:10]}"
     log_dir = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
     setup = Setup(
@@ -348,7 +356,8 @@ def run_benchmark(args: argparse.Namespace, body: Callable[[Setup], Coroutine[An
     )
     finished = False
     try:
-        asyncio.run(body(setup))
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(body(setup))
         finished = True
     finally:
         if finished and not args.keep_logs:

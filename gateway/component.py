@@ -57,14 +57,7 @@ def component(deps: Dependencies) -> Component:
     settings = deps.settings
     token = settings.internal_token.get_secret_value() if settings.internal_token else None
     client = InventoryClient.connect(settings.inventory_target, token=token)
-    dispatcher = Dispatcher(
-        deps.sessions,
-        {inventory.SERVICE_NAME: InventorySender(client)},
-        max_attempts=settings.dispatch_max_attempts,
-        # Longer than the client's 10 s call timeout, short enough that commands a killed
-        # gateway had in flight are sent again by its successor within seconds.
-        lease=DISPATCH_LEASE,
-    )
+    dispatcher = _dispatcher(deps, client)
     ctx = GatewayContext(
         settings, deps.sessions, ADAPTERS, wake_dispatcher=dispatcher.wake, hand_over=dispatcher
     )
@@ -108,6 +101,18 @@ def component(deps: Dependencies) -> Component:
 
     spec = ComponentSpec(name="gateway", registrations=[], service_names=[], probes=deps.probes())
     return Component(spec, start, stop)
+
+
+def _dispatcher(deps: Dependencies, client: InventoryClient) -> Dispatcher:
+    """The dispatcher of stored commands; the inventory service is the one it can reach so far."""
+    return Dispatcher(
+        deps.sessions,
+        {inventory.SERVICE_NAME: InventorySender(client)},
+        max_attempts=deps.settings.dispatch_max_attempts,
+        # Longer than the client's 10 s call timeout, short enough that commands a killed
+        # gateway had in flight are sent again by its successor within seconds.
+        lease=DISPATCH_LEASE,
+    )
 
 
 def _square_fetcher(deps: Dependencies) -> tuple[CommandFetcher, list[SquareApi]]:

@@ -16,6 +16,9 @@ from posgate.db.engine import create_engine, session_factory
 from posgate.runtime.server import start_server
 from posgate.settings import EventTransport, Settings
 
+# The WatchStock tests' fixtures, for every module here.
+from tests.integration.inventory.watching import hub, sessions  # noqa: F401
+
 INTERNAL_TOKEN = "internal-token-for-tests"
 SCOPED_SECRET = "kiosk-token-for-t1"
 SCOPED_TOKEN = f"{SCOPED_SECRET}@t1"  # the configured entry: the secret, scoped to tenant t1
@@ -48,8 +51,8 @@ async def start_inventory(
     from posgate.services.inventory.component import component
 
     engine = create_engine(database_url, pool_size=20)
-    sessions = session_factory(engine)
-    deps = Dependencies(settings, engine, sessions, build_event_bus(settings, sessions))
+    factory = session_factory(engine)
+    deps = Dependencies(settings, engine, factory, build_event_bus(settings, factory))
     built = component(deps)
     await deps.bus.start()
     await built.start()
@@ -59,7 +62,7 @@ async def start_inventory(
     client = InventoryClient.connect(target, token=INTERNAL_TOKEN)
     scoped = InventoryClient.connect(target, token=SCOPED_SECRET)
     try:
-        yield InventoryServer(running.port, client, scoped, sessions, settings, stream_port)
+        yield InventoryServer(running.port, client, scoped, factory, settings, stream_port)
     finally:
         await client.close()
         await scoped.close()

@@ -6,12 +6,12 @@ import asyncio
 
 from posgate.contracts import inventory
 from posgate.services.inventory.streams import StockHub
-from tests.integration.inventory.test_watch_stock import Ledger, hub, sessions  # noqa: F401  # fixtures
+from tests.integration.inventory.watching import Ledger
 
 pb = inventory.pb
 
 
-async def test_a_storm_of_streams_with_one_filter_reads_once(sessions, hub: StockHub) -> None:  # noqa: F811
+async def test_a_storm_of_streams_with_one_filter_reads_once(sessions, hub: StockHub) -> None:
     book = Ledger(sessions)
     await book.move(("s1", "a", 5), ("s1", "b", 7), ("s2", "a", 1))
     streams = [hub.watch(pb.WatchStockRequest(tenant_id="t1", store_ids=["s1"])) for _ in range(50)]
@@ -30,7 +30,7 @@ async def test_a_storm_of_streams_with_one_filter_reads_once(sessions, hub: Stoc
         await stream.aclose()
 
 
-async def test_different_filters_and_resumes_read_apart(sessions, hub: StockHub) -> None:  # noqa: F811
+async def test_different_filters_and_resumes_read_apart(sessions, hub: StockHub) -> None:
     book = Ledger(sessions)
     await book.move(("s1", "a", 5), ("s2", "a", 1))
     streams = [
@@ -46,7 +46,7 @@ async def test_different_filters_and_resumes_read_apart(sessions, hub: StockHub)
         await stream.aclose()
 
 
-async def test_a_member_that_leaves_does_not_take_the_read_with_it(sessions, hub: StockHub) -> None:  # noqa: F811
+async def test_a_member_that_leaves_does_not_take_the_read_with_it(sessions, hub: StockHub) -> None:
     book = Ledger(sessions)
     await book.move(("s1", "a", 5))
     leaving = asyncio.ensure_future(anext(hub.watch(pb.WatchStockRequest(tenant_id="t1", store_ids=["s1"]))))

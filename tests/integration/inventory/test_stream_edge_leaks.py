@@ -13,13 +13,13 @@ from posgate.runtime.edge import StreamEdge
 from posgate.runtime.edge_calls import EdgeMethod
 from posgate.services.inventory.component import WATCH_STOCK_PATH
 from posgate.services.inventory.streams import StockHub
-from tests.integration.inventory.test_watch_stock import Ledger, hub, sessions  # noqa: F401  # fixtures
+from tests.integration.inventory.watching import Ledger
 
 pb = inventory.pb
 
 
 @pytest.fixture
-async def edge(hub: StockHub) -> AsyncIterator[StreamEdge]:  # noqa: F811
+async def edge(hub: StockHub) -> AsyncIterator[StreamEdge]:
     def watch(request: inventory.pb.WatchStockRequest, _context: object) -> AsyncIterator[object]:
         return hub.watch_handoff(request)
 
@@ -51,7 +51,7 @@ async def until(condition, within: float = 10) -> None:
 
 
 async def test_a_client_that_drops_its_connection_leaves_no_subscriber(
-    hub: StockHub,  # noqa: F811
+    hub: StockHub,
     edge: StreamEdge,
 ) -> None:
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{edge.port}")
@@ -63,8 +63,8 @@ async def test_a_client_that_drops_its_connection_leaves_no_subscriber(
 
 
 async def test_streams_cancelled_one_by_one_leave_no_subscriber_and_others_go_on(
-    sessions,  # noqa: F811
-    hub: StockHub,  # noqa: F811
+    sessions,
+    hub: StockHub,
     edge: StreamEdge,
 ) -> None:
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{edge.port}")

@@ -15,7 +15,7 @@ from posgate.bus.transport import EventBus, build_event_bus
 from posgate.db.engine import create_engine, session_factory
 from posgate.services.inventory.streams import StockHub
 from posgate.settings import EventTransport, Settings
-from tests.integration.inventory.test_watch_stock import Ledger, Stream, seqs
+from tests.integration.inventory.watching import Ledger, Stream, seqs
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
 

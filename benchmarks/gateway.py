@@ -33,15 +33,9 @@ from benchmarks import database, deliveries
 from benchmarks.cpu import CpuSource, before_run, matching_seconds, probe_line
 from benchmarks.gateway_figures import Results, WrkPhase, notes, rows
 from benchmarks.gateway_phases import Plan, Server, end_to_end, rate_phase, wrk_phase
+from benchmarks.harness import PG_BACKGROUND, Setup, add_service_options, delete_topology, run_benchmark
 from benchmarks.http_load import wait_http, wrk_children_seconds
-from benchmarks.inventory import (
-    PG_BACKGROUND,
-    Setup,
-    add_service_options,
-    delete_topology,
-    inventory_server,
-    run_benchmark,
-)
+from benchmarks.inventory import inventory_server
 from benchmarks.processes import Child, free_port, wait_serving
 from benchmarks.report import machine_facts, table
 from posgate.db.engine import create_engine, session_factory

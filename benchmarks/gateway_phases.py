@@ -19,8 +19,8 @@ import grpc
 from benchmarks import deliveries
 from benchmarks.cpu import CpuMeter, CpuSource
 from benchmarks.gateway_figures import EndToEnd, RatePhase, WrkPhase
+from benchmarks.harness import Setup, Target
 from benchmarks.http_load import fixed_rate, run_wrk
-from benchmarks.inventory import Setup, Target
 from benchmarks.pauses import collector_paused
 from posgate.clients.inventory import InventoryClient
 

@@ -176,8 +176,7 @@ async def fixed_rate(
             task = asyncio.create_task(send(n))
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
-        while in_flight:
-            await asyncio.gather(*in_flight)
+        await asyncio.gather(*in_flight)
     while not idle.empty():
         idle.get_nowait().writer.close()
     return result

@@ -47,6 +47,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.bus.retry import Backoff, describe_error
+from posgate.db.bulk import among
 from posgate.gateway import mappings
 from posgate.gateway.adapters.base import AdapterError, FetchError, MappingLookup
 from posgate.gateway.adapters.square.api import FETCH_REASONS, PROVIDER
@@ -182,7 +183,7 @@ class CommandFetcher(Periodic):
             if rows:
                 await session.execute(
                     update(commands)
-                    .where(commands.c.id.in_([row.id for row in rows]))
+                    .where(among(session, commands.c.id, [row.id for row in rows]))
                     .values(attempts=commands.c.attempts + 1, next_attempt_at=now + self._lease)
                 )
         return [Claimed.from_row(row) for row in rows]

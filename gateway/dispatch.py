@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from posgate.bus.held import HeldConnection
 from posgate.bus.retry import Backoff, describe_error
+from posgate.db.bulk import among
 from posgate.gateway.claims import Claimed
 from posgate.gateway.failure_rows import record_command_failure
 from posgate.gateway.outcome_log import OutcomeLog
@@ -93,7 +94,7 @@ class Dispatcher:
                 # One statement for the usual case, however many commands the round sent.
                 await session.execute(
                     update(commands)
-                    .where(commands.c.id.in_(sent))
+                    .where(among(session, commands.c.id, sent))
                     .values(state=CommandState.DISPATCHED, dispatched_at=now, last_error=None)
                 )
             for command, error in zip(claimed, outcomes, strict=True):
@@ -118,7 +119,7 @@ class Dispatcher:
                 return []
             await session.execute(
                 update(commands)
-                .where(commands.c.id.in_([row.id for row in rows]))
+                .where(among(session, commands.c.id, [row.id for row in rows]))
                 .values(attempts=commands.c.attempts + 1, next_attempt_at=now + self._lease)
             )
         return [Claimed.from_row(row) for row in rows]

@@ -74,3 +74,24 @@ async def test_a_value_too_long_for_its_column_is_refused(sessions) -> None:
     async with sessions() as session:
         with pytest.raises(sa.exc.DBAPIError):
             await bulk.write(session, INSERT, arrays)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+async def test_among_selects_the_ids_given_with_one_sql_text_on_postgresql(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(ROWS.metadata.create_all)
+        async with session_factory(engine)() as session, session.begin():
+            ids = [11, 12, 2**40, 14, 15, 16]
+            await session.execute(sa.insert(ROWS), [{"id": n, "name": f"row {n}"} for n in ids])
+            texts = set()
+            for wanted in ([ids[1]], [ids[0], ids[2], ids[5]], ids, []):
+                query = sa.select(ROWS.c.id).where(bulk.among(session, ROWS.c.id, wanted)).order_by(ROWS.c.id)
+                assert list((await session.execute(query)).scalars()) == sorted(wanted)
+                texts.add(str(query.compile(dialect=session.get_bind().dialect)))
+        # One statement for every length: on PostgreSQL the ids are bound as one array.
+        (sql,) = texts
+        assert ("= ANY (" in sql) == (engine.dialect.name == "postgresql")
+    finally:
+        await engine.dispose()

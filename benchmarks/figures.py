@@ -34,7 +34,7 @@ class Wide:
     """The batched load with more callers, on the echo and on the edge.
 
     Four callers of 1,000 movements leave the service's two commit lanes waiting for work
-    (docs/benchmarks.md): this load is where its throughput stops growing.
+    (docs/benchmark-history.md): this load is where its throughput stops growing.
     """
 
     echo: Phase

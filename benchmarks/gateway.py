@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     # The load generator and the stream watcher on uvloop, as the servers are: at half load the
     # standard loop cost the client about 10% more CPU and added 0.4-0.8 ms to every measured
-    # latency, the bare app's included (docs/benchmarks.md, "Gateway, 2026-11-25 01:23 UTC" onwards).
+    # latency, the bare app's included (docs/benchmark-history.md, "Gateway, 2026-11-25 01:23 UTC" onwards).
     return run_benchmark(args, lambda setup: main_async(setup, plan), loop_factory=uvloop.new_event_loop)
 
 

@@ -126,7 +126,7 @@ async def end_to_end(
     `after_warmup` runs between a first `plan.warmup_s` of the same load and that warm-up. As in
     the wrk phase, `ANALYZE` there gives the tables this phase fills (the inventory's and the
     outbox) the statistics of a database in service, not those of the empty tables that the
-    earlier phases' `ANALYZE` saw (docs/benchmarks.md, "The relay's claim on stale statistics").
+    earlier phases' `ANALYZE` saw (docs/benchmark-history.md, "The relay's claim on stale statistics").
     """
     edge = f"127.0.0.1:{inventory.stream_port}" if inventory.stream_port else None
     client = InventoryClient.connect(f"127.0.0.1:{inventory.port}", token=token, stream_target=edge)

@@ -51,7 +51,7 @@ Under bulk ApplyMovements load (8 callers of 1,000 movements) the inventory serv
 default, ran about 470 young, 43 middle and 4 full collections a second: 0.9 s of a 10 s run.
 Each transaction's commands, levels and changes live for its 100 ms, so most of them were
 walked by several collections and promoted. With 50,000 the same run collected 4 times in
-all; CPU per movement fell by about 7% (docs/benchmarks.md).
+all; CPU per movement fell by about 7% (docs/benchmark-history.md).
 """
 
 

@@ -6,7 +6,7 @@ Create Date: 2026-11-24 03:10:00.000000
 
 Nothing read `inv_movements` by its surrogate `id` or through `ix_inv_movements_position`, and
 each movement paid for both indexes: without them PostgreSQL spends about 12% less per movement
-of a bulk ApplyMovements (docs/benchmarks.md). The unique (tenant, idempotency key) becomes the
+of a bulk ApplyMovements (docs/benchmark-history.md). The unique (tenant, idempotency key) becomes the
 primary key.
 """
 

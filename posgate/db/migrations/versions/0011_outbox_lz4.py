@@ -7,7 +7,7 @@ Create Date: 2026-11-24 13:40:00.000000
 An `inventory.stock_changed` event of a bulk ApplyMovements call carries every change of one
 store: about 16 KB for 60 changes. PostgreSQL compresses values over 2 KB before storing them,
 with pglz by default, and inserting such a body cost about 180 µs against about 90 µs with lz4
-(docs/benchmarks.md, "Outbox bodies in lz4"). A server built without lz4 keeps pglz. SQLite
+(docs/benchmark-history.md, "Outbox bodies in lz4"). A server built without lz4 keeps pglz. SQLite
 has no such setting: nothing changes there.
 """
 

@@ -6,7 +6,7 @@ Create Date: 2026-11-24 19:30:00.000000
 
 `inv_changes` took a row per level change: for a bulk ApplyMovements call, a heap row and an
 index entry per movement, about 5 µs of PostgreSQL's time and 2 µs of the server's each
-(docs/benchmarks.md, "A change log of blocks"). `inv_change_blocks` holds one row per store and
+(docs/benchmark-history.md, "A change log of blocks"). `inv_change_blocks` holds one row per store and
 transaction: its changes' sequence range and the `inventory.stock_changed` event that carries
 them, the outbox's own bytes (lz4 on PostgreSQL, as the outbox since 0011).
 

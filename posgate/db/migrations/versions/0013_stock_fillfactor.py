@@ -10,7 +10,7 @@ another and adds an index entry for it, and the table grows to several times its
 With 30% of each page free, most updates are heap-only (HOT): no index entry, and the page's
 dead versions are pruned in place. Upserting 500 positions took 3.1 ms instead of 4.4 ms
 (16,000 positions, 200,000 updates), and a 2,000-movement ledger batch spent about 13% less of
-PostgreSQL's time (docs/benchmarks.md, "Events from a template, stock pages with room").
+PostgreSQL's time (docs/benchmark-history.md, "Events from a template, stock pages with room").
 
 The setting applies to pages written from now on; `VACUUM FULL inv_stock` at a quiet moment
 rewrites the existing ones (it locks the table while it runs). SQLite has no such setting.

@@ -7,16 +7,12 @@ fetcher pages through a local HTTP server answering like Square's SearchCatalogO
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import SecretStr
 
-from posgate.contracts import catalog, routing
-from posgate.gateway.adapters.square.catalog_api import SquareCatalogClient
+from posgate.contracts import routing
 from posgate.gateway.adapters.square.orders_api import SquareOrdersClient
 from posgate.gateway.catalog_fetch import CatalogItems
 from posgate.gateway.command_fetch import CommandFetcher
@@ -26,65 +22,31 @@ from posgate.gateway.mappings import MappingEntry, list_mappings
 from posgate.gateway.order_fetch import OrderLines
 from posgate.gateway.pipeline import ingest
 from posgate.gateway.tables import CommandState, MappingKind, UnmappedSkuPolicy, commands
+from tests.integration.gateway.catalog_fetching import (
+    ITEMS,
+    MERCHANT_ONLY,
+    TENANT,
+    TOKEN,
+    VERSION,
+    WITHOUT_SMALL,
+    catalog_client,
+    catalog_updated,
+    fetcher,
+    notification,
+    upsert_of,
+    variant_skus,
+)
 from tests.integration.gateway.conftest import count, load_mappings
 from tests.integration.gateway.square_fake import (
-    Clock,
     command_row,
     failure_rows,
     fake_square,
-    retried_after_backoff,
 )
-from tests.unit.gateway.adapters.square.cases import CASES, LOCATION, MERCHANT, NOW, SECRET
-from tests.unit.gateway.adapters.square.catalog_cases import CURSOR, LATTE_LARGE, LATTE_SMALL, SKUS
-
-TOKEN = "EAAAl-sq-catalog-token-do-not-log"
-TENANT = "tenant-cafe"
-VERSION = "2024-05-14T17:51:27.000Z"
-MERCHANT_ONLY = [
-    MappingEntry("square", MERCHANT, MappingKind.TENANT, "", TENANT),
-    MappingEntry("square", MERCHANT, MappingKind.STORE, LOCATION, "store-cafe-1"),
-]
-ITEMS = [MappingEntry("square", MERCHANT, MappingKind.SKU, vendor, sku) for vendor, sku in SKUS.items()]
-WITHOUT_SMALL = [entry for entry in ITEMS if entry.vendor_id != LATTE_SMALL]
-
+from tests.unit.gateway.adapters.square.cases import CASES, MERCHANT, NOW, SECRET
+from tests.unit.gateway.adapters.square.catalog_cases import CURSOR, LATTE_LARGE, LATTE_SMALL
 
 square = pytest.fixture(fake_square, name="square")
-
-
-@pytest.fixture
-async def client(square) -> AsyncIterator[SquareCatalogClient]:
-    catalog_api = SquareCatalogClient(square[1], {MERCHANT: SecretStr(TOKEN)})
-    yield catalog_api
-    await catalog_api.close()
-
-
-def fetcher(sessions, client, **options) -> CommandFetcher:
-    return CommandFetcher(sessions, [CatalogItems(client)], **options)
-
-
-def notification(event_id: str = "", updated_at: str = VERSION):
-    """The recorded webhook, or one under another event id or for another catalog version."""
-    document = json.loads(CASES.body("catalog_version_updated.json"))
-    document["event_id"] = event_id or document["event_id"]
-    document["data"]["object"]["catalog_version"]["updated_at"] = updated_at
-    return CASES.request(json.dumps(document).encode())
-
-
-async def catalog_updated(sessions, entries=(*MERCHANT_ONLY, *ITEMS), request=None) -> int:
-    """Map the merchant, then ingest the signed webhook; the id of its UpsertItems."""
-    await load_mappings(sessions, list(entries))
-    result = await ingest(sessions, request or notification(), (SECRET,), NOW, tenant=TENANT)
-    assert result.outcome == "accepted"
-    [command_id] = result.command_ids
-    return command_id
-
-
-def upsert_of(row) -> catalog.pb.UpsertItemsRequest:
-    return catalog.pb.UpsertItemsRequest.FromString(bytes(row.body))
-
-
-def variant_skus(row) -> list[list[str]]:
-    return [[variant.sku for variant in item.variants] for item in upsert_of(row).items]
+client = pytest.fixture(catalog_client, name="client")
 
 
 async def test_a_catalog_webhook_waits_for_its_items_and_gets_them_page_by_page(
@@ -249,67 +211,6 @@ async def test_under_the_create_policy_an_unmapped_variation_maps_to_itself(sess
         created = await list_mappings(session, "square", MERCHANT, MappingKind.SKU)
     assert {(entry.vendor_id, entry.canonical_id) for entry in created} >= {(LATTE_SMALL, LATTE_SMALL)}
     assert await failure_rows(sessions) == []
-
-
-async def test_a_merchant_without_token_is_dead_and_replayable(sessions, square) -> None:
-    fake, base = square
-    command_id = await catalog_updated(sessions)
-    without = SquareCatalogClient(base, {})
-    try:
-        await fetcher(sessions, without).fetch_due()
-    finally:
-        await without.close()
-
-    assert (await command_row(sessions, command_id)).state == CommandState.DEAD
-    [failure] = await failure_rows(sessions)
-    assert (failure.failure_class, failure.reason) == ("processing", "square_token_missing")
-    assert (failure.provider, failure.tenant_id) == ("square", TENANT)
-    assert fake.seen == []
-
-    [result] = await replay(sessions, [failure.id], datetime.now(UTC))
-    assert result.outcome == "requeued"
-    assert (await command_row(sessions, command_id)).state == CommandState.AWAITING_FETCH
-
-
-async def test_rate_limited_is_retried_after_a_backoff(sessions, square, client) -> None:
-    fake, _ = square
-    fake.answers.append((429, {"errors": [{"category": "RATE_LIMIT_ERROR", "code": "RATE_LIMITED"}]}))
-    clock = Clock()
-    catalog_fetcher = fetcher(sessions, client, clock=clock)
-    command_id = await catalog_updated(sessions)
-
-    row = await retried_after_backoff(sessions, catalog_fetcher, clock, command_id, "HTTP 429 RATE_LIMITED")
-    assert len(fake.searches) == 3  # the refused page, then both pages
-    assert variant_skus(row) == [["SKU-LATTE", "SKU-LATTE-S"], ["SKU-BEANS-250"]]
-
-
-async def test_retries_end_in_the_dead_letter_store(sessions, square, client) -> None:
-    fake, _ = square
-    fake.answers.append((503, {}))
-
-    command_id = await catalog_updated(sessions)
-    await fetcher(sessions, client, max_attempts=1).fetch_due()
-
-    assert (await command_row(sessions, command_id)).state == CommandState.DEAD
-    [failure] = await failure_rows(sessions)
-    assert (failure.failure_class, failure.reason) == ("processing", "square_catalog_fetch_exhausted")
-
-
-async def test_a_refusal_is_dead_at_once_and_names_no_token(sessions, square, client, caplog) -> None:
-    fake, _ = square
-    fake.answers.append((403, {"errors": [{"code": "INSUFFICIENT_SCOPES", "detail": TOKEN}]}))
-    caplog.set_level(logging.DEBUG)
-    command_id = await catalog_updated(sessions)
-
-    await fetcher(sessions, client).fetch_due()
-
-    row = await command_row(sessions, command_id)
-    [failure] = await failure_rows(sessions)
-    assert (row.state, failure.reason) == (CommandState.DEAD, "square_catalog_fetch_refused")
-    assert "HTTP 403 INSUFFICIENT_SCOPES" in failure.detail
-    assert caplog.records
-    for text in (caplog.text, failure.detail, row.last_error):
-        assert TOKEN not in text
 
 
 async def test_one_fetcher_completes_orders_and_catalogs(sessions, square, client) -> None:

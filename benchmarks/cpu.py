@@ -72,6 +72,19 @@ class CpuShare:
         shares = ", ".join(f"{name} {value:.2f}" for name, value in named.items())
         return f"client {self.client:.2f}, {shares}: {self.machine:.2f} of {os.cpu_count()} cores busy"
 
+    def per_unit(self, per_s: float, unit: str = "answer") -> str:
+        """`µs of CPU per answer: server 135, postgres 61, irq+steal 15, machine 238`.
+
+        What a run's share of the host comes from, in a form that compares across hosts and
+        rates: each process that used any, the kernel's share and the whole machine.
+        """
+        if per_s <= 0:
+            return f"µs of CPU per {unit}: none completed"
+        named = {"client": self.client, **self.parts, "irq+steal": self.kernel, "machine": self.machine}
+        used = {name: share for name, share in named.items() if share >= 0.005}
+        costs = ", ".join(f"{name} {1e6 * share / per_s:.0f}" for name, share in used.items())
+        return f"µs of CPU per {unit}: {costs}"
+
 
 class CpuMeter:
     """Measures CPU between `start()` and `stop()`: this process, each named source, the machine."""

@@ -84,6 +84,7 @@ def phase_notes(results: Results) -> list[str]:
         if phase.commits_per_s is not None:
             line += f"; {phase.commits_per_s:,.0f} database commits/s"
         lines.append(line + (f"; first error: {load.first_error}" if load.first_error else ""))
+        lines.append(f"{'':12} {phase.cpu.per_unit(load.items_per_s, 'movement')}")
     for name, fanout in (
         ("echo watch", results.echo_fanout),
         ("inv edge", results.fanout),

@@ -92,6 +92,7 @@ def notes(results: Results) -> list[str]:
         if phase.commits_per_s is not None:
             line += f"; {phase.commits_per_s:,.0f} database commits/s"
         lines.append(line)
+        lines.append(f"{'':13} {phase.cpu.per_unit(phase.wrk.per_s)}")
     for name, fixed in (("gateway rate", results.half), ("bare rate", results.bare_half)):
         load = fixed.load
         lines.append(
@@ -99,6 +100,7 @@ def notes(results: Results) -> list[str]:
             f"{load.achieved_per_s:,.0f}/s, statuses {dict(sorted(load.statuses.items()))}, "
             f"errors {load.errors}" + (f" ({load.first_error})" if load.first_error else "")
         )
+        lines.append(f"{'':13} {fixed.cpu.per_unit(load.achieved_per_s)}")
     e2e = results.e2e
     lines.append(
         f"{'end to end':13} cpu: {e2e.cpu.describe()}; statuses {dict(sorted(e2e.load.statuses.items()))}; "

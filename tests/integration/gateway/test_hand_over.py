@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
@@ -131,3 +133,76 @@ async def test_rounds_close_together_share_one_outcome_record_and_claim_nothing(
     states = [(row.state, row.last_error is not None) for row in await rows(sessions)]
     # The failed send is kept for a retry, the others are marked sent.
     assert sorted(states) == sorted([(CommandState.DISPATCHED, False)] * 4 + [(CommandState.PENDING, True)])
+
+
+class RoundTimes:
+    """A batch sender that notes when each round reached it and how many commands it carried."""
+
+    def __init__(self) -> None:
+        self.rounds: list[tuple[float, int]] = []
+
+    async def send(self, target: str, body: bytes, idempotency_key: str) -> None:
+        self.rounds.append((time.monotonic(), 1))
+
+    async def send_batch(self, claimed: Sequence[Claimed]) -> list[Exception | None]:
+        self.rounds.append((time.monotonic(), len(claimed)))
+        return [None] * len(claimed)
+
+
+async def handed_over(sessions, count: int) -> list[Claimed]:
+    """`count` commands stored and leased to a process that only keeps them."""
+    await load_mappings(sessions, MAPPED)
+    collected = Collecting()
+    ingestor = Ingestor(sessions, dispatcher=collected)
+    for n in range(count):
+        await ingestor.submit(movement(f"m-{n}"))
+    await ingestor.close()
+    return collected.handed
+
+
+async def rounds_of(dispatcher: Dispatcher, sender: RoundTimes, *handovers: list[Claimed]):
+    """Hand each list over once the round before it reached the sender; the rounds' times and sizes."""
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        await asyncio.sleep(0.05)  # its first round claims nothing (all leased) and waits
+        for number, claims in enumerate(handovers, 1):
+            dispatcher.hand_over(claims)
+            for _ in range(500):
+                if len(sender.rounds) >= number:
+                    break
+                await asyncio.sleep(0.005)
+    finally:
+        dispatcher.stop()
+        await asyncio.wait_for(task, 10)
+    return sender.rounds
+
+
+async def test_after_a_round_the_next_waits_in_proportion_to_what_it_sent_up_to_a_cap(sessions) -> None:
+    claims = await handed_over(sessions, 6)
+    sender = RoundTimes()
+    dispatcher = Dispatcher(
+        sessions, {INVENTORY: sender}, poll_interval=60, gap_per_command=0.1, most_gap=0.15
+    )
+
+    (first, three), (second, two), (third, one) = await rounds_of(
+        dispatcher, sender, claims[:3], claims[3:5], claims[5:]
+    )
+
+    assert (three, two, one) == (3, 2, 1)
+    # Three commands: min(0.3, 0.15) s; two: 0.15 s again. A little slack below for the time
+    # between a round's start and its send.
+    assert 0.13 <= second - first < 0.28
+    assert third - second >= 0.13
+
+
+async def test_a_full_batch_handed_over_during_a_gap_goes_at_once(sessions) -> None:
+    claims = await handed_over(sessions, 4)
+    sender = RoundTimes()
+    dispatcher = Dispatcher(
+        sessions, {INVENTORY: sender}, poll_interval=60, batch=2, gap_per_command=1.0, most_gap=5.0
+    )
+
+    (first, two), (second, also_two) = await rounds_of(dispatcher, sender, claims[:2], claims[2:])
+
+    assert (two, also_two) == (2, 2)
+    assert second - first < 1.0  # not the 2 s gap the first round asked for

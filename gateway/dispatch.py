@@ -27,6 +27,7 @@ from posgate.db.bulk import among
 from posgate.gateway.claims import Claimed
 from posgate.gateway.failure_rows import record_command_failure
 from posgate.gateway.outcome_log import OutcomeLog
+from posgate.gateway.round_gap import RoundGap
 from posgate.gateway.sending import BatchSender, CommandSender, ItemsRejected, PermanentSendError
 from posgate.gateway.tables import CommandState, FailureClass, commands, raw_payloads
 
@@ -55,7 +56,8 @@ class Dispatcher:
 
         Outcomes of hand-over rounds are recorded together once the oldest is `record_spacing`
         seconds old (`posgate.gateway.outcome_log`); after a round that handed n commands over
-        the next waits until min(n * `gap_per_command`, `most_gap`) seconds after it (`_gap`).
+        the next waits until min(n * `gap_per_command`, `most_gap`) seconds after it
+        (`posgate.gateway.round_gap`).
         """
         self._sessions = sessions
         self._senders = dict(senders)
@@ -74,11 +76,7 @@ class Dispatcher:
         self._round_backoff = Backoff(base_s=0.2, cap_s=5.0)
         self._held = HeldConnection(sessions)
         self._running = False
-        self._gap_per_command = gap_per_command
-        self._most_gap = most_gap
-        self._round_began = 0.0
-        self._round_sent = 0
-        self._full = asyncio.Event()  # a full batch is handed over: a gap ends
+        self._gap = RoundGap(gap_per_command, most_gap)
         self._outcomes = OutcomeLog(self._record_outcomes, spacing=record_spacing)
 
     async def dispatch_due(self) -> int:
@@ -201,7 +199,7 @@ class Dispatcher:
         self._handed.extend(claimed)
         self._wake.set()
         if len(self._handed) >= self._batch:
-            self._full.set()
+            self._gap.end()
 
     @property
     def lease(self) -> timedelta:
@@ -226,7 +224,8 @@ class Dispatcher:
         failures = 0
         while not self._stopping:
             self._wake.clear()
-            await self._gap()
+            if len(self._handed) < self._batch:
+                await self._gap.wait()
             try:
                 worked = await self._round()
             except Exception as error:
@@ -236,32 +235,18 @@ class Dispatcher:
                 continue
             failures = 0
             if not worked:
-                # Idle until the next claim or outcome write is due. The connection is kept (a pool
-                # checkout costs three round trips of pre-ping); a failed round gives it back.
+                # Idle until the next claim or outcome write is due. The connection is kept (a
+                # pool checkout costs three round trips of pre-ping); a failed round gives it
+                # back, and the next takes a fresh one.
                 await self._pause(self._idle_for())
-
-    async def _gap(self) -> None:
-        """After a round that handed commands over, wait in proportion to how many it sent.
-
-        A busy gateway sends fewer, fuller rounds (each wakes the service and this loop): at 3,300
-        webhooks/s the gateway, the echo service and the machine spent 8%, 40% and 10% less CPU per
-        webhook (docs/benchmark-history.md). At 500/s rounds of one command come 2 ms apart and never
-        wait; a full batch never waits.
-        """
-        gap = min(self._round_sent * self._gap_per_command, self._most_gap)
-        wait = self._round_began + gap - time.monotonic()
-        if wait > 0 and len(self._handed) < self._batch:
-            self._full.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._full.wait(), wait)
 
     async def _round(self) -> int:
         worked = 0
-        self._round_began = time.monotonic()
+        began = time.monotonic()
         # A failure to record surfaces here, in a later round (the leases then resend).
         await self._outcomes.write_due()
         handed = self._handed[: self._batch]
-        self._round_sent = len(handed)
+        self._gap.round_began(began, len(handed))
         if handed:
             del self._handed[: self._batch]
             self._outcomes.add(handed, await self._send_all(handed))
@@ -289,7 +274,7 @@ class Dispatcher:
         """Ask `run()` to return after the round in progress."""
         self._stopping = True
         self._wake.set()
-        self._full.set()
+        self._gap.end()
 
 
 def _delivered(error: Exception | None) -> bool:

@@ -4,8 +4,9 @@ After a round that sent n handed-over commands, the next begins no sooner than
 min(n * `per_command`, `most`) seconds after it began, unless `end()` is called (a full batch
 is waiting, or the dispatcher stops). Each round costs a gRPC call that wakes the service and
 the gateway's own loop, whatever its size. At 3,300 webhooks/s, with 1 ms per command and at
-most 4 ms, rounds grew from about 7 commands to about 13, and the gateway, the echo service and
-the machine spent about 6%, 40% and 8% less CPU per webhook (docs/benchmark-history.md). At
+most 4 ms, rounds of about 7 commands (480 a second) settle at the cap, about 13 each, and the
+gateway, the echo service and the machine spent about 6%, 40% and 8% less CPU per webhook
+(docs/benchmark-history.md; the round sizes follow from the rate, they were not counted). At
 500/s rounds of one command come about 2 ms apart and the 1 ms gap never delays one.
 """
 
